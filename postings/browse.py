@@ -1,0 +1,386 @@
+"""The job list as a candidate asks for it: filters, sort, page, counts, all from GET parameters.
+
+Pages deep into the results stay fast because "Next" carries a keyset cursor (the last row's sort
+value and id) instead of an OFFSET. Small page numbers typed by hand still work by OFFSET, up to
+``POSTINGS_MAX_OFFSET_PAGE``. Counts are capped: "1,000+ jobs" costs a LIMIT, not a full COUNT(*).
+Every bad parameter becomes a notice on the page, never an error.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, F, Q
+from django.http import QueryDict
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from .filters import POSTED_CHOICES, POSTED_WITHIN, PostingFilter
+from .models import Company, Posting
+from .search import with_rank
+
+
+@dataclass(frozen=True)
+class SortOrder:
+    label: str
+    field: str | None  # None: relevance, paged by OFFSET only
+    descending: bool = True
+    nullable: bool = False
+
+
+SORTS: dict[str, SortOrder] = {
+    "newest": SortOrder("Newest", "posted_at"),
+    "deadline": SortOrder("Deadline soonest", "deadline", descending=False, nullable=True),
+    "views": SortOrder("Most viewed", "view_count"),
+    "relevance": SortOrder("Relevance", None),
+}
+DATETIME_SORT_FIELDS = {"posted_at", "deadline"}
+
+# Parameters that are not filters but belong to the list's address.
+LIST_PARAMS = ("sort", "page", "after", "before")
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def encode_cursor(value: Any, pk: int) -> str:
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    raw = json.dumps([value, pk], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str, sort: SortOrder) -> tuple[Any, int]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        value, pk = json.loads(raw)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise BadCursor(token) from exc
+    if not isinstance(pk, int) or isinstance(pk, bool) or not (0 < pk < 2**63):
+        raise BadCursor(token)
+    if value is None:
+        if not sort.nullable:
+            raise BadCursor(token)
+    elif sort.field in DATETIME_SORT_FIELDS:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+        if parsed is None or timezone.is_naive(parsed):
+            raise BadCursor(token)
+        value = parsed
+    elif not isinstance(value, int) or isinstance(value, bool) or not (0 <= value < 2**63):
+        raise BadCursor(token)
+    return value, pk
+
+
+def _keyset(sort: SortOrder, value: Any, pk: int, *, forward: bool) -> Q:
+    """Rows after (forward) or before the cursor, in an order whose NULLs come last."""
+    name = sort.field
+    later = "lt" if sort.descending else "gt"  # "comes after" for the sort's own direction
+    earlier = "gt" if sort.descending else "lt"
+    op = later if forward else earlier
+    if value is None:  # inside the trailing block of NULLs, ordered by id alone
+        same = Q(**{f"{name}__isnull": True, f"pk__{op}": pk})
+        return same if forward else same | Q(**{f"{name}__isnull": False})
+    after = Q(**{f"{name}__{op}": value}) | Q(**{name: value, f"pk__{op}": pk})
+    if forward and sort.nullable:
+        after |= Q(**{f"{name}__isnull": True})
+    return after
+
+
+def _ordering(sort: SortOrder, *, forward: bool) -> list:
+    """ORDER BY for walking forward or back; a nullable column keeps its NULLs at the end.
+
+    Non-nullable columns get plain ASC/DESC so PostgreSQL walks the matching index.
+    """
+    descending = sort.descending == forward  # walking back flips the direction
+    column, pk = F(sort.field), F("pk")
+    order = column.desc if descending else column.asc
+    if sort.nullable:
+        ordered = order(nulls_last=True) if forward else order(nulls_first=True)
+    else:
+        ordered = order()
+    return [ordered, pk.desc() if descending else pk.asc()]
+
+
+@dataclass
+class Facet:
+    name: str
+    label: str
+    options: list[tuple[str, str, int, bool]]  # value, label, count, selected
+
+
+@dataclass
+class JobList:
+    filterset: PostingFilter
+    postings: list[Posting]
+    sort: str
+    sort_choices: list[tuple[str, str]]
+    page_number: int | None
+    count: int
+    count_is_capped: bool
+    next_query: str | None = None
+    prev_query: str | None = None
+    notices: list[str] = field(default_factory=list)
+    facets: list[Facet] = field(default_factory=list)
+    filter_query: str = ""
+    searching: bool = False
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.postings
+
+
+def browse(params: QueryDict) -> JobList:
+    notices: list[str] = []
+    filterset = PostingFilter(params, queryset=Posting.objects.for_cards())
+    for name, errors in filterset.errors.items():
+        label = filterset.filters[name].label or name.replace("_", " ").capitalize()
+        notices.append(f"{label}: {' '.join(errors)} This filter was ignored.")
+    queryset = filterset.qs
+    keywords = (filterset.form.cleaned_data.get("q") or "").strip()
+    searching = bool(keywords)
+
+    sort_choices = [(k, s.label) for k, s in SORTS.items() if k != "relevance" or searching]
+    default_sort = "relevance" if searching else "newest"
+    sort_key = params.get("sort") or default_sort
+    if sort_key not in SORTS or (sort_key == "relevance" and not searching):
+        if sort_key != "relevance":
+            notices.append(f'Unknown sort "{sort_key[:40]}"; showing the {default_sort} first.')
+        sort_key = default_sort
+    sort = SORTS[sort_key]
+
+    per_page = settings.POSTINGS_PER_PAGE
+    cap = settings.POSTINGS_COUNT_CAP
+    count = queryset.order_by().values("pk")[: cap + 1].count()
+
+    page_number = _page_number(params.get("page"), notices)
+    filter_query = _encode(params, exclude=LIST_PARAMS)
+    base_query = _encode(params, exclude=("page", "after", "before"))
+
+    result = JobList(
+        filterset=filterset,
+        postings=[],
+        sort=sort_key,
+        sort_choices=sort_choices,
+        page_number=page_number,
+        count=min(count, cap),
+        count_is_capped=count > cap,
+        notices=notices,
+        filter_query=filter_query,
+        searching=searching,
+    )
+
+    if sort.field is None and connection.vendor != "postgresql":
+        # Without PostgreSQL there is no ranking: best effort is newest first.
+        queryset = queryset.order_by("-posted_at", "-pk")
+        _page_by_offset(result, queryset, per_page, base_query, with_cursor=None)
+    elif sort.field is None:
+        ranked = with_rank(queryset, keywords).order_by("-rank", "-posted_at", "-pk")
+        _page_by_offset(result, ranked, per_page, base_query, with_cursor=None)
+    else:
+        after, before = params.get("after"), params.get("before")
+        if after or before:
+            try:
+                value, pk = decode_cursor(after or before, sort)
+            except BadCursor:
+                notices.append("That page link is no longer valid; here is the first page.")
+                result.page_number = 1
+                _page_by_offset(
+                    result,
+                    queryset.order_by(*_ordering(sort, forward=True)),
+                    per_page,
+                    base_query,
+                    with_cursor=sort,
+                )
+            else:
+                _page_by_cursor(
+                    result, queryset, sort, value, pk, bool(after), per_page, base_query
+                )
+        else:
+            _page_by_offset(
+                result,
+                queryset.order_by(*_ordering(sort, forward=True)),
+                per_page,
+                base_query,
+                with_cursor=sort,
+            )
+
+    result.facets = facets_for(params, filterset)
+    return result
+
+
+def _page_number(raw: str | None, notices: list[str]) -> int:
+    if raw in (None, ""):
+        return 1
+    try:
+        number = int(raw)
+    except ValueError:
+        number = 0
+    if number < 1:
+        notices.append(f'"{raw[:20]}" is not a page number; here is the first page.')
+        return 1
+    return number
+
+
+def _page_by_offset(result: JobList, queryset, per_page: int, base_query: str, *, with_cursor):
+    number = result.page_number or 1
+    max_page = settings.POSTINGS_MAX_OFFSET_PAGE
+    if number > max_page:
+        result.notices.append(
+            f"Page {number} can't be opened directly (pages past {max_page} are reached with "
+            f'"Next"); here is page {max_page}.'
+        )
+        number = max_page
+    result.page_number = number
+    start = (number - 1) * per_page
+    rows = list(queryset[start : start + per_page + 1])
+    if not rows and number > 1:
+        result.notices.append(f"There is no page {number} for these filters; here is the first.")
+        number = result.page_number = 1
+        rows = list(queryset[: per_page + 1])
+    has_next = len(rows) > per_page
+    result.postings = rows[:per_page]
+    if number > 1:
+        result.prev_query = _join(base_query, page=number - 1)
+    if has_next:
+        if with_cursor is not None:
+            last = result.postings[-1]
+            cursor = encode_cursor(getattr(last, with_cursor.field), last.pk)
+            result.next_query = _join(base_query, page=number + 1, after=cursor)
+        elif number < max_page:
+            result.next_query = _join(base_query, page=number + 1)
+
+
+def _page_by_cursor(result, queryset, sort, value, pk, forward, per_page, base_query):
+    rows = list(
+        queryset.filter(_keyset(sort, value, pk, forward=forward)).order_by(
+            *_ordering(sort, forward=forward)
+        )[: per_page + 1]
+    )
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    if not rows:
+        result.notices.append("There are no more jobs past this point; here is the first page.")
+        result.page_number = 1
+        ordered = queryset.order_by(*_ordering(sort, forward=True))
+        _page_by_offset(result, ordered, per_page, base_query, with_cursor=sort)
+        return
+    if forward:
+        has_prev, has_next = True, more
+        number = max(result.page_number or 2, 2)
+    else:
+        rows.reverse()
+        has_prev, has_next = more, True
+        number = max(result.page_number or 1, 2) if more else 1
+    result.postings = rows
+    result.page_number = number
+
+    def cursor_of(posting: Posting) -> str:
+        return encode_cursor(getattr(posting, sort.field), posting.pk)
+
+    if has_prev:
+        result.prev_query = (
+            base_query
+            if number == 2
+            else _join(base_query, page=number - 1, before=cursor_of(rows[0]))
+        )
+    if has_next:
+        result.next_query = _join(base_query, page=number + 1, after=cursor_of(rows[-1]))
+
+
+def _encode(params: QueryDict, exclude: tuple[str, ...]) -> str:
+    kept = QueryDict(mutable=True)
+    for key in params:
+        if key not in exclude and any(v != "" for v in params.getlist(key)):
+            kept.setlist(key, [v for v in params.getlist(key) if v != ""])
+    return kept.urlencode()
+
+
+def _join(base_query: str, **extra: object) -> str:
+    tail = QueryDict(mutable=True)
+    for key, value in extra.items():
+        tail[key] = str(value)
+    return "&".join(part for part in (base_query, tail.urlencode()) if part)
+
+
+# --- Facet counts -------------------------------------------------------------------------------
+
+FACETS: list[tuple[str, str, list[tuple[str, str]]]] = [
+    ("workplace", "workplace", Posting.Workplace.choices),
+    ("employment_type", "employment_type", Posting.EmploymentType.choices),
+    ("seniority", "seniority", Posting.Seniority.choices),
+    ("practice_area", "practice_area", Posting.PracticeArea.choices),
+    ("company_type", "company__company_type", Company.CompanyType.choices),
+]
+
+
+def facets_for(params: QueryDict, filterset: PostingFilter) -> list[Facet]:
+    """Counts beside each option, given every *other* active filter (so choices stay visible).
+
+    Cached for ``FACET_CACHE_SECONDS`` per filter combination: the numbers may be that old.
+    """
+    filter_query = _encode(params, exclude=LIST_PARAMS)
+    key = "facets:" + hashlib.sha256(filter_query.encode()).hexdigest()
+    counts = cache.get(key)
+    if counts is None:
+        counts = _count_facets(params)
+        cache.set(key, counts, settings.FACET_CACHE_SECONDS)
+    cleaned = filterset.form.cleaned_data
+    facets = []
+    for name, _column, choices in FACETS:
+        selected = set(cleaned.get(name) or [])
+        facets.append(
+            Facet(
+                name=name,
+                label=str(filterset.filters[name].label or name.replace("_", " ").capitalize()),
+                options=[
+                    (value, str(label), counts[name].get(value, 0), value in selected)
+                    for value, label in choices
+                ],
+            )
+        )
+    chosen = cleaned.get("posted") or ""
+    facets.append(
+        Facet(
+            name="posted",
+            label="Date posted",
+            options=[
+                (value, str(label), counts["posted"].get(value, 0), value == chosen)
+                for value, label in POSTED_CHOICES
+            ],
+        )
+    )
+    return facets
+
+
+def _without(params: QueryDict, name: str) -> QueryDict:
+    reduced = params.copy()
+    reduced.pop(name, None)
+    return reduced
+
+
+def _count_facets(params: QueryDict) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for name, column, _choices in FACETS:
+        qs = PostingFilter(_without(params, name), queryset=Posting.objects.all()).qs
+        rows = qs.order_by().values(column).annotate(n=Count("pk"))
+        counts[name] = {row[column]: row["n"] for row in rows}
+    qs = PostingFilter(_without(params, "posted"), queryset=Posting.objects.all()).qs
+    now = timezone.now()
+    aggregates = qs.order_by().aggregate(
+        **{
+            f"d{value}": Count("pk", filter=Q(posted_at__gte=now - POSTED_WITHIN[value]))
+            for value, _label in POSTED_CHOICES
+        }
+    )
+    counts["posted"] = {value: aggregates[f"d{value}"] for value, _ in POSTED_CHOICES}
+    return counts

@@ -1,0 +1,122 @@
+"""The job list's filters: one FilterSet, every filter a GET parameter so a list can be shared."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import django_filters
+from django import forms
+from django.db import connection
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django_countries import countries
+
+from .models import Company, Posting, PostingQuerySet
+from .search import keyword_filter
+
+POSTED_WITHIN = {"1": timedelta(days=1), "7": timedelta(days=7), "30": timedelta(days=30)}
+POSTED_CHOICES = [("1", "Last 24 hours"), ("7", "Last 7 days"), ("30", "Last 30 days")]
+
+MAX_KEYWORDS_LENGTH = 200
+MAX_SALARY = 100_000_000
+
+
+class CheckboxFilter(django_filters.BooleanFilter):
+    """A tick box: present means yes, absent means no (a browser sends "on")."""
+
+    field_class = forms.BooleanField
+
+
+class PostingFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(
+        label="Keywords",
+        method="filter_keywords",
+        max_length=MAX_KEYWORDS_LENGTH,
+        help_text='Title, company or description. "Exact phrase", -exclude.',
+    )
+    location = django_filters.CharFilter(
+        label="City or region", method="filter_location", max_length=100
+    )
+    country = django_filters.ChoiceFilter(
+        label="Country", choices=countries, empty_label="Any country"
+    )
+    workplace = django_filters.MultipleChoiceFilter(
+        choices=Posting.Workplace.choices, widget=forms.CheckboxSelectMultiple
+    )
+    employment_type = django_filters.MultipleChoiceFilter(
+        label="Employment type",
+        choices=Posting.EmploymentType.choices,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    seniority = django_filters.MultipleChoiceFilter(
+        choices=Posting.Seniority.choices, widget=forms.CheckboxSelectMultiple
+    )
+    practice_area = django_filters.MultipleChoiceFilter(
+        label="Practice area",
+        choices=Posting.PracticeArea.choices,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    company = django_filters.CharFilter(label="Company", field_name="company__slug", max_length=100)
+    company_type = django_filters.MultipleChoiceFilter(
+        label="Company type",
+        field_name="company__company_type",
+        choices=Company.CompanyType.choices,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    posted = django_filters.ChoiceFilter(
+        label="Date posted",
+        choices=POSTED_CHOICES,
+        method="filter_posted",
+        empty_label="Any time",
+        widget=forms.RadioSelect,
+    )
+    salary_min = django_filters.NumberFilter(
+        label="Minimum salary (a year)",
+        method="filter_salary_min",
+        field_class=forms.IntegerField,
+        min_value=0,
+        max_value=MAX_SALARY,
+        help_text="Roles whose range reaches this much a year, in the posting's own currency.",
+    )
+    include_closed = CheckboxFilter(label="Include closed jobs", method="filter_include_closed")
+
+    class Meta:
+        model = Posting
+        fields: list[str] = []
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        # "Include closed" decides the base set, so it applies even when the box is unticked.
+        if not self.form.cleaned_data.get("include_closed"):
+            queryset = queryset.open()
+        return super().filter_queryset(queryset)
+
+    def filter_include_closed(self, queryset: PostingQuerySet, name: str, value: bool):
+        return queryset
+
+    def filter_keywords(self, queryset: PostingQuerySet, name: str, value: str):
+        return keyword_filter(queryset, value, postgres=connection.vendor == "postgresql")
+
+    def filter_location(self, queryset: PostingQuerySet, name: str, value: str):
+        value = value.strip()
+        if not value:
+            return queryset
+        matches = Q(city__iexact=value) | Q(region__iexact=value)
+        codes = [code for code, label in countries if label.casefold() == value.casefold()]
+        if codes:
+            matches |= Q(country__in=codes)
+        return queryset.filter(matches)
+
+    def filter_posted(self, queryset: PostingQuerySet, name: str, value: str):
+        return queryset.posted_since(timezone.now() - POSTED_WITHIN[value])
+
+    def filter_salary_min(self, queryset: PostingQuerySet, name: str, value: int | None):
+        if value is None:
+            return queryset
+        return queryset.filter(salary_yearly_max__gte=value)
+
+    @property
+    def active_filters(self) -> dict[str, object]:
+        """The valid, non-empty filters, for "clear" links and the feed of this exact list."""
+        if not self.is_bound or not hasattr(self.form, "cleaned_data"):
+            return {}
+        return {k: v for k, v in self.form.cleaned_data.items() if v not in (None, "", [], False)}

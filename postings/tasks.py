@@ -1,0 +1,9 @@
+from celery import shared_task
+
+from . import counters
+
+
+@shared_task
+def flush_view_counts() -> int:
+    """Add buffered view and apply-click counts to the postings (safe to run concurrently)."""
+    return counters.flush("views") + counters.flush("applies")

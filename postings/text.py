@@ -1,0 +1,49 @@
+"""Descriptions are written in Markdown and shown as sanitized HTML.
+
+Rendering happens once, when a description is written, not on every page view. nh3 (the
+maintained successor of bleach) removes scripts, event handlers and ``javascript:`` URLs, whether
+they came from Markdown, raw HTML inside it, or an imported page.
+"""
+
+import html
+import re
+
+import markdown
+import nh3
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "dd", "dl", "dt", "em", "h2", "h3", "h4",
+    "h5", "h6", "hr", "i", "li", "ol", "p", "pre", "strong", "sub", "sup", "table", "tbody",
+    "td", "th", "thead", "tr", "ul",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "th": {"scope"}}
+ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
+
+_TAG = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+# A description's top heading would compete with the page's own h1, so h1 becomes h2.
+_H1 = re.compile(r"<(/?)h1(\s|>)")
+
+
+def sanitize_html(raw_html: str) -> str:
+    return nh3.clean(
+        raw_html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=ALLOWED_URL_SCHEMES,
+        link_rel="nofollow noopener noreferrer ugc",
+    )
+
+
+def render_description(markdown_text: str) -> str:
+    rendered = markdown.markdown(markdown_text or "", extensions=["extra", "sane_lists"])
+    return sanitize_html(_H1.sub(r"<\1h2\2", rendered))
+
+
+def summarize(html_text: str, limit: int = 240) -> str:
+    """Plain text of the first words of a description, for cards and previews."""
+    text = _SPACE.sub(" ", html.unescape(_TAG.sub(" ", html_text))).strip()
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0]
+    return cut.rstrip(",.;:-") + "…"

@@ -1,0 +1,91 @@
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.views.generic import DetailView, TemplateView
+
+from . import counters
+from .browse import LIST_PARAMS, browse
+from .filters import PostingFilter
+from .models import Posting
+
+
+class PostingListView(TemplateView):
+    template_name = "postings/posting_list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["jobs"] = browse(self.request.GET)
+        return context
+
+
+def back_to_list_query(params: QueryDict) -> str:
+    """The list address a candidate came from, kept to known list parameters only."""
+    raw = params.get("back", "")[:2000]
+    source = QueryDict(raw)
+    allowed = set(PostingFilter.base_filters) | set(LIST_PARAMS)
+    kept = QueryDict(mutable=True)
+    for key in source:
+        if key in allowed:
+            kept.setlist(key, source.getlist(key)[:20])
+    return kept.urlencode()
+
+
+class PostingDetailView(DetailView):
+    model = Posting
+    template_name = "postings/posting_detail.html"
+    context_object_name = "posting"
+
+    def get_object(self, queryset=None) -> Posting:
+        posting = get_object_or_404(Posting.objects.select_related("company"), pk=self.kwargs["pk"])
+        if posting.status == Posting.Status.REMOVED:
+            raise PostingGone(posting)
+        if posting.status not in Posting.PUBLIC_STATUSES:
+            raise Http404("No such job")
+        return posting
+
+    def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            self.object = self.get_object()
+        except PostingGone as gone:
+            return TemplateResponse(
+                request, "postings/posting_gone.html", {"posting": gone.posting}, status=410
+            )
+        if self.kwargs["slug"] != self.object.slug:
+            url = self.object.get_absolute_url()
+            if request.GET:
+                url += "?" + request.GET.urlencode()
+            return HttpResponseRedirect(url, status=301)
+        if request.method == "GET":
+            counters.count_once(request, self.object.pk, "views")
+        context = self.get_context_data(object=self.object)
+        return self.render_to_response(context)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        posting = self.object
+        pending = counters.pending_counts([posting.pk], "views")
+        context["view_count"] = posting.view_count + pending.get(posting.pk, 0)
+        context["back_query"] = back_to_list_query(self.request.GET)
+        context["share_url"] = self.request.build_absolute_uri(posting.get_absolute_url())
+        return context
+
+
+class PostingGone(Exception):
+    def __init__(self, posting: Posting):
+        self.posting = posting
+
+
+def posting_apply(request: HttpRequest, pk: int) -> HttpResponse:
+    """Count the apply click, then send the candidate to the employer's application page."""
+    posting = get_object_or_404(Posting.objects.public(), pk=pk)
+    if not posting.can_apply:
+        messages.info(request, "This job is closed: it no longer takes applications.")
+        return redirect(posting)
+    counters.count_once(request, posting.pk, "applies")
+    return HttpResponseRedirect(posting.apply_url)
+
+
+def posting_short_link(request: HttpRequest, pk: int) -> HttpResponse:
+    posting = get_object_or_404(Posting.objects.exclude(status=Posting.Status.DRAFT), pk=pk)
+    return HttpResponseRedirect(posting.get_absolute_url(), status=301)
