@@ -216,6 +216,8 @@ EMAIL_BACKEND = env.str(
     else "django.core.mail.backends.smtp.EmailBackend",
 )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Jobboard <jobs@localhost>")
+# Where "Report this job" writes to until the reporting form takes over.
+REPORT_EMAIL = env.str("REPORT_EMAIL", default="reports@localhost")
 
 # --- Security -------------------------------------------------------------------------------
 

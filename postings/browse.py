@@ -234,7 +234,14 @@ def _page_number(raw: str | None, notices: list[str]) -> int:
 def _page_by_offset(result: JobList, queryset, per_page: int, base_query: str, *, with_cursor):
     number = result.page_number or 1
     max_page = settings.POSTINGS_MAX_OFFSET_PAGE
-    if number > max_page:
+    last_page = max(1, -(-result.count // per_page))
+    if not result.count_is_capped and number > last_page:
+        result.notices.append(
+            f"There {'is only 1 page' if last_page == 1 else f'are only {last_page} pages'} "
+            f"of jobs for these filters; here is page {last_page}."
+        )
+        number = last_page
+    elif number > max_page:
         result.notices.append(
             f"Page {number} can't be opened directly (pages past {max_page} are reached with "
             f'"Next"); here is page {max_page}.'

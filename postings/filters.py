@@ -27,6 +27,12 @@ class CheckboxFilter(django_filters.BooleanFilter):
     field_class = forms.BooleanField
 
 
+class WholeNumberFilter(django_filters.NumberFilter):
+    """Whole numbers only: "1e999" or "12.5" is an error to show, not a number to query with."""
+
+    field_class = forms.IntegerField
+
+
 class PostingFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(
         label="Keywords",
@@ -70,10 +76,9 @@ class PostingFilter(django_filters.FilterSet):
         empty_label="Any time",
         widget=forms.RadioSelect,
     )
-    salary_min = django_filters.NumberFilter(
+    salary_min = WholeNumberFilter(
         label="Minimum salary (a year)",
         method="filter_salary_min",
-        field_class=forms.IntegerField,
         min_value=0,
         max_value=MAX_SALARY,
         help_text="Roles whose range reaches this much a year, in the posting's own currency.",

@@ -20,6 +20,8 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "th": {"scope"}
 ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
 
 _TAG = re.compile(r"<[^>]+>")
+_BLOCK_END = re.compile(r"</(p|li|h[1-6]|td|th|dd|dt|blockquote|pre)>|<br\s*/?>", re.IGNORECASE)
+_HEADING = re.compile(r"<h[1-6][^>]*>.*?</h[1-6]>", re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r"\s+")
 # A description's top heading would compete with the page's own h1, so h1 becomes h2.
 _H1 = re.compile(r"<(/?)h1(\s|>)")
@@ -42,7 +44,9 @@ def render_description(markdown_text: str) -> str:
 
 def summarize(html_text: str, limit: int = 240) -> str:
     """Plain text of the first words of a description, for cards and previews."""
-    text = _SPACE.sub(" ", html.unescape(_TAG.sub(" ", html_text))).strip()
+    # Headings are labels, not prose; inline tags join words, block ends separate them.
+    text = _BLOCK_END.sub(" ", _HEADING.sub(" ", html_text))
+    text = _SPACE.sub(" ", html.unescape(_TAG.sub("", text))).strip()
     if len(text) <= limit:
         return text
     cut = text[: limit - 1].rsplit(" ", 1)[0]

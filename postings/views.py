@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect
@@ -16,6 +17,8 @@ class PostingListView(TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["jobs"] = browse(self.request.GET)
+        # Each card links back here, so "Back to jobs" returns to this exact page of results.
+        context["back"] = self.request.GET.urlencode()
         return context
 
 
@@ -68,6 +71,12 @@ class PostingDetailView(DetailView):
         context["view_count"] = posting.view_count + pending.get(posting.pk, 0)
         context["back_query"] = back_to_list_query(self.request.GET)
         context["share_url"] = self.request.build_absolute_uri(posting.get_absolute_url())
+        context["report_email"] = settings.REPORT_EMAIL
+        context["report_subject"] = f"Report: job {posting.pk}, {posting.title}"[:200]
+        context["report_body"] = (
+            f"Listing: {context['share_url']}\n"
+            "What is wrong (inaccurate, closed, fake, duplicated, unsafe, other)?\n\n"
+        )
         return context
 
 

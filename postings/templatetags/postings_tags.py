@@ -1,0 +1,105 @@
+"""How times, deadlines and salaries read on the pages."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django import template
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from ..models import Posting
+
+register = template.Library()
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def span(delta: timedelta) -> str:
+    """A duration in the one unit a person would use: "29 minutes", "59 days", "3 months"."""
+    seconds = int(abs(delta.total_seconds()))
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if minutes < 60:
+        return _plural(max(minutes, 1), "minute")
+    if hours < 24:
+        return _plural(hours, "hour")
+    if days < 90:
+        return _plural(days, "day")
+    if days < 730:
+        return _plural(days // 30, "month")
+    return _plural(days // 365, "year")
+
+
+@register.filter
+def relative(moment: datetime | None, now: datetime | None = None) -> str:
+    if moment is None:
+        return ""
+    now = now or timezone.now()
+    delta = now - moment
+    if abs(delta.total_seconds()) < 60:
+        return "just now"
+    return f"{span(delta)} ago" if delta.total_seconds() > 0 else f"in {span(delta)}"
+
+
+def exact(moment: datetime) -> str:
+    return date_format(timezone.localtime(moment), "M j, Y, H:i T")
+
+
+@register.simple_tag
+def timestamp(moment: datetime | None, missing: str = "not yet") -> SafeString:
+    """A relative time inside <time datetime>, with the exact time on hover."""
+    if moment is None:
+        return format_html('<span class="muted">{}</span>', missing)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        moment.isoformat(),
+        exact(moment),
+        relative(moment),
+    )
+
+
+@register.simple_tag
+def deadline_state(posting: Posting) -> SafeString:
+    """ "closes in 3 days", "closes in 5 hours", "closed on Aug 23, 2026", "no deadline"."""
+    deadline = posting.deadline
+    if posting.is_open:
+        if deadline is None:
+            return format_html('<span class="state state-open">open, no deadline</span>')
+        return format_html(
+            '<span class="state state-open">closes in <time datetime="{}" title="{}">{}</time>'
+            "</span>",
+            deadline.isoformat(),
+            exact(deadline),
+            span(deadline - timezone.now()),
+        )
+    ended = deadline if posting.state == "expired" and deadline else posting.closed_at
+    if ended is None:
+        return format_html('<span class="state state-closed">closed</span>')
+    return format_html(
+        '<span class="state state-closed">closed on <time datetime="{}" title="{}">{}</time>'
+        "</span>",
+        ended.isoformat(),
+        exact(ended),
+        date_format(timezone.localtime(ended), "M j, Y"),
+    )
+
+
+@register.filter
+def salary(posting: Posting) -> str:
+    if not posting.has_salary:
+        return ""
+    low, high = posting.salary_min, posting.salary_max
+    if low is not None and high is not None and low != high:
+        amount = f"{low:,}–{high:,}"
+    elif low is not None and high is None:
+        amount = f"from {low:,}"
+    elif low is None:
+        amount = f"up to {high:,}"
+    else:
+        amount = f"{low:,}"
+    period = posting.get_salary_period_display()
+    return f"{posting.salary_currency} {amount} {period}".strip()
