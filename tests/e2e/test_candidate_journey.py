@@ -1,0 +1,158 @@
+"""A candidate filters the list, opens a listing, checks its facts and comes back."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from postings.factories import (
+    ClosedPostingFactory,
+    CompanyFactory,
+    PastDeadlinePostingFactory,
+    PublishedPostingFactory,
+)
+from postings.models import Company, Posting
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def board():
+    acme = CompanyFactory(
+        name="Acme Robotics", slug="acme-robotics", company_type=Company.CompanyType.STARTUP
+    )
+    now = timezone.now()
+    remote = PublishedPostingFactory(
+        company=acme, title="Senior Search Engineer", slug="senior-search-engineer",
+        workplace=Posting.Workplace.REMOTE, seniority=Posting.Seniority.SENIOR,
+        employment_type=Posting.EmploymentType.FULL_TIME,
+        practice_area=Posting.PracticeArea.ENGINEERING,
+        city="Berlin", region="Berlin", country="DE",
+        posted_at=now - timedelta(days=59), updated_at=now - timedelta(minutes=29),
+        last_checked_at=now - timedelta(minutes=5), deadline=now + timedelta(days=3, hours=2),
+        salary_min=90_000, salary_max=120_000, salary_currency="EUR", salary_period="year",
+    )  # fmt: skip
+    PublishedPostingFactory(
+        company=acme, title="Product Designer", workplace=Posting.Workplace.ONSITE,
+        city="Lisbon", region="", country="PT",
+    )  # fmt: skip
+    past = PastDeadlinePostingFactory(
+        company=acme, title="Remote Legacy Maintainer", workplace=Posting.Workplace.REMOTE,
+        city="", region="", country="DE",
+    )  # fmt: skip
+    ClosedPostingFactory(company=acme, title="Filled Office Manager")
+    return {"remote": remote, "past": past}
+
+
+def test_candidate_filters_opens_a_listing_and_returns_to_the_filtered_list(page, board):
+    page.goto("/jobs/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("2 jobs")
+    expect(page.get_by_role("link", name="Remote Legacy Maintainer")).to_have_count(0)
+    expect(page.get_by_role("link", name="Filled Office Manager")).to_have_count(0)
+
+    page.get_by_role("group", name="Workplace").get_by_label("Remote").check()
+    page.get_by_role("button", name="Apply filters").click()
+    assert "workplace=remote" in page.url
+    expect(page.get_by_role("heading", level=1)).to_have_text("1 job")
+    cards = page.locator(".cards article")
+    expect(cards).to_have_count(1)
+
+    page.get_by_role("link", name="Senior Search Engineer").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Senior Search Engineer")
+    facts = page.locator("dl.facts")
+    expect(facts.locator("div", has_text="Position")).to_contain_text("Senior")
+    expect(facts.locator("div", has_text="Employment type")).to_contain_text("Full time")
+    expect(facts.locator("div", has_text="Practice area")).to_contain_text("Engineering")
+    expect(facts.locator("div", has_text="Workplace")).to_contain_text("Remote")
+    expect(facts.locator("div", has_text="Location")).to_contain_text("Berlin, Berlin, Germany")
+    expect(facts.locator("div", has_text="Salary")).to_contain_text("EUR 90,000–120,000 per year")
+    expect(facts.locator("div", has_text="Posted")).to_contain_text("59 days ago")
+    expect(facts.locator("div", has_text="Updated")).to_contain_text("29 minutes ago")
+    expect(facts.locator("div", has_text="Last checked")).to_contain_text("5 minutes ago")
+    expect(facts.locator("div", has_text="Deadline")).to_contain_text("closes in 3 days")
+    posted = facts.locator("div", has_text="Posted").locator("time")
+    assert posted.get_attribute("datetime").startswith(str(board["remote"].posted_at.date()))
+    assert posted.get_attribute("title")  # the exact time on hover
+    expect(page.locator(".posting__stats")).to_contain_text("Posted 59 days ago")
+    expect(page.get_by_role("link", name="Apply for this job")).to_be_visible()
+    expect(page.get_by_role("heading", name="Report this job")).to_be_visible()
+
+    page.get_by_role("link", name="← Back to jobs").click()
+    assert "workplace=remote" in page.url
+    expect(page.get_by_role("group", name="Workplace").get_by_label("Remote")).to_be_checked()
+
+
+def test_a_listing_past_its_deadline_reads_closed_everywhere(page, board):
+    page.goto("/jobs/?include_closed=1")
+    card = page.locator(".cards article", has_text="Remote Legacy Maintainer")
+    expect(card).to_contain_text("closed on")
+    expect(card).not_to_contain_text("closes in")
+
+    card.get_by_role("link", name="Remote Legacy Maintainer").click()
+    expect(page.locator(".closed-banner")).to_contain_text("This job is closed")
+    expect(page.get_by_role("link", name="Apply for this job")).to_have_count(0)
+    expect(page.locator("dl.facts div", has_text="Deadline")).to_contain_text("closed on")
+
+
+def test_keyword_search_finds_a_listing_by_title(page, board):
+    page.goto("/jobs/")
+    page.get_by_label("Keywords").fill("search engineer")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("1 job")
+    expect(page.get_by_role("link", name="Senior Search Engineer")).to_be_visible()
+
+
+def test_bad_filter_values_come_back_as_messages_not_errors(page, board):
+    response = page.goto("/jobs/?page=-3&posted=abc&salary_min=1e999&sort=sideways")
+    assert response.status == 200
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("is not a page number")
+    expect(alert).to_contain_text("Minimum salary")
+    expect(alert).to_contain_text("Unknown sort")
+    expect(page.get_by_role("heading", level=1)).to_have_text("2 jobs")
+
+
+def test_share_copies_the_link(page, board):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(board["remote"].get_absolute_url())
+    page.get_by_role("button", name="Copy link").click()
+    expect(page.locator(".share__status")).to_have_text("Link copied.")
+    assert page.evaluate("navigator.clipboard.readText()").endswith(
+        board["remote"].get_absolute_url()
+    )
+
+
+def test_on_a_phone_the_filters_fold_away_and_still_work(phone, board):
+    phone.goto("/jobs/")
+    filters = phone.locator("details.filters")
+    expect(filters).not_to_have_attribute("open", "")
+    phone.get_by_text("Filters", exact=True).click()
+    phone.get_by_role("group", name="Workplace").get_by_label("On-site").check()
+    phone.get_by_role("button", name="Apply filters").click()
+    expect(phone.get_by_role("heading", level=1)).to_have_text("1 job")
+    expect(phone.get_by_role("link", name="Product Designer")).to_be_visible()
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
+
+
+def test_the_list_works_with_the_keyboard_alone(page, board):
+    page.goto("/jobs/")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.outerHTML")
+    assert "id_q" in focused or "Jobs" in focused
+
+
+def test_the_list_works_without_javascript(browser, live_server, board):
+    context = browser.new_context(java_script_enabled=False, base_url=live_server.url)
+    page = context.new_page()
+    page.goto("/jobs/")
+    page.get_by_role("group", name="Workplace").get_by_label("Remote").check()
+    page.get_by_label("Sort by").select_option("deadline")
+    page.get_by_role("button", name="Apply filters").click()
+    assert "sort=deadline" in page.url and "workplace=remote" in page.url
+    expect(page.get_by_role("link", name="Senior Search Engineer")).to_be_visible()
+    context.close()
