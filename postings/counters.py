@@ -83,7 +83,10 @@ def visitor_fingerprint(request: HttpRequest) -> str:
 
 
 def count_once(request: HttpRequest, posting_id: int, counter: str = "views") -> bool:
-    """Count this visitor for this listing today, unless a bot or already counted; True if counted."""
+    """Count this visitor for this listing today, unless a bot or counted already.
+
+    Returns whether the count went up.
+    """
     if counter not in COUNTERS:
         raise ValueError(f"unknown counter {counter!r}")
     if is_bot(request.META.get("HTTP_USER_AGENT", "")):

@@ -91,7 +91,9 @@ class PostingFilter(django_filters.FilterSet):
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         # "Include closed" decides the base set, so it applies even when the box is unticked.
-        if not self.form.cleaned_data.get("include_closed"):
+        if self.form.cleaned_data.get("include_closed"):
+            queryset = queryset.public()
+        else:
             queryset = queryset.open()
         return super().filter_queryset(queryset)
 

@@ -7,7 +7,7 @@ from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -162,10 +162,15 @@ class Posting(models.Model):
     salary_currency = models.CharField(max_length=3, blank=True, help_text="ISO code, e.g. EUR")
     salary_period = models.CharField(max_length=10, choices=SalaryPeriod.choices, blank=True)
     # The top of the range over a working year, so "at least 60,000 a year" also finds hourly roles.
+    # Widened to bigint before multiplying: a month of 250,000,000 (rials, dong) is over 2**31.
     salary_yearly_max = models.GeneratedField(
         expression=Case(
             *[
-                When(salary_period=period, then=Coalesce("salary_max", "salary_min") * factor)
+                When(
+                    salary_period=period,
+                    then=Cast(Coalesce("salary_max", "salary_min"), models.BigIntegerField())
+                    * factor,
+                )
                 for period, factor in PERIODS_PER_YEAR.items()
             ],
             default=Value(None),
@@ -271,6 +276,11 @@ class Posting(models.Model):
     def __str__(self) -> str:
         return f"{self.title} at {self.company.name}"
 
+    def save(self, *args, **kwargs) -> None:
+        if not self.slug:
+            self.slug = slug_for(self.title, "job")
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
         return reverse("postings:detail", kwargs={"pk": self.pk, "slug": self.slug or "job"})
 
@@ -342,11 +352,6 @@ class Posting(models.Model):
                 errors["country"] = mismatch
         if errors:
             raise ValidationError(errors)
-
-    def save(self, *args, **kwargs) -> None:
-        if not self.slug:
-            self.slug = slug_for(self.title, "job")
-        super().save(*args, **kwargs)
 
 
 class ViewCountFlush(models.Model):

@@ -8,7 +8,7 @@ from django import template
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from ..models import Posting
 
@@ -68,7 +68,7 @@ def deadline_state(posting: Posting) -> SafeString:
     deadline = posting.deadline
     if posting.is_open:
         if deadline is None:
-            return format_html('<span class="state state-open">open, no deadline</span>')
+            return mark_safe('<span class="state state-open">open, no deadline</span>')
         return format_html(
             '<span class="state state-open">closes in <time datetime="{}" title="{}">{}</time>'
             "</span>",
@@ -78,7 +78,7 @@ def deadline_state(posting: Posting) -> SafeString:
         )
     ended = deadline if posting.state == "expired" and deadline else posting.closed_at
     if ended is None:
-        return format_html('<span class="state state-closed">closed</span>')
+        return mark_safe('<span class="state state-closed">closed</span>')
     return format_html(
         '<span class="state state-closed">closed on <time datetime="{}" title="{}">{}</time>'
         "</span>",

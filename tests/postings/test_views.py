@@ -1,0 +1,393 @@
+"""The candidate-facing views: who may open them, what they show, and how they treat bad input."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from postings.factories import (
+    ClosedPostingFactory,
+    CompanyFactory,
+    DraftPostingFactory,
+    ExpiredPostingFactory,
+    PastDeadlinePostingFactory,
+    PendingReviewPostingFactory,
+    PublishedPostingFactory,
+    RemovedPostingFactory,
+)
+from postings.models import Posting
+
+pytestmark = pytest.mark.django_db
+
+BROWSER_UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+LIST_URL = reverse("postings:list")
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_files(settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(params=["anonymous", "candidate", "staff"])
+def visitor(request, client):
+    """Every public page is the same for anyone: no account, a plain account, or staff."""
+    if request.param != "anonymous":
+        user = get_user_model().objects.create_user(
+            email=f"{request.param}@example.com",
+            password="a long enough password",
+            is_staff=request.param == "staff",
+        )
+        client.force_login(user)
+    return client
+
+
+def titles(response) -> list[str]:
+    return [p.title for p in response.context["jobs"].postings]
+
+
+# --- The list -------------------------------------------------------------------------------
+
+
+def test_list_page_is_public_and_shows_only_open_listings(visitor):
+    open_one = PublishedPostingFactory(title="Open Role")
+    PastDeadlinePostingFactory(title="Past Deadline Role")
+    ExpiredPostingFactory(title="Expired Role")
+    ClosedPostingFactory(title="Closed Role")
+    DraftPostingFactory(title="Draft Role")
+    PendingReviewPostingFactory(title="Pending Role")
+    RemovedPostingFactory(title="Removed Role")
+
+    response = visitor.get(LIST_URL)
+
+    assert response.status_code == 200
+    assert "postings/posting_list.html" in [t.name for t in response.templates]
+    assert titles(response) == [open_one.title]
+    assert "Past Deadline Role" not in response.content.decode()
+    assert "1 job" in response.content.decode()
+
+
+def test_include_closed_shows_ended_listings_marked_closed_never_open(client):
+    PublishedPostingFactory(title="Open Role")
+    PastDeadlinePostingFactory(title="Past Deadline Role")
+    ExpiredPostingFactory(title="Expired Role")
+    ClosedPostingFactory(title="Closed Role")
+    DraftPostingFactory(title="Draft Role")
+    RemovedPostingFactory(title="Removed Role")
+
+    response = client.get(LIST_URL, {"include_closed": "on"})
+
+    assert sorted(titles(response)) == [
+        "Closed Role", "Expired Role", "Open Role", "Past Deadline Role",
+    ]  # fmt: skip
+    html = response.content.decode()
+    past_card = html[html.index("Past Deadline Role") :].split("</article>")[0]
+    assert "closed on" in past_card
+    assert "closes in" not in past_card
+
+
+def test_root_redirects_to_the_job_list_keeping_the_filters(client):
+    response = client.get("/?workplace=remote")
+    assert response.status_code == 302
+    assert response["Location"] == LIST_URL + "?workplace=remote"
+
+
+def test_list_shows_a_clear_empty_state(client):
+    response = client.get(LIST_URL, {"q": "nothing matches this"})
+    assert response.status_code == 200
+    assert "No jobs match these filters" in response.content.decode()
+
+
+def test_facet_counts_ignore_their_own_filter_but_apply_the_others(client):
+    PublishedPostingFactory.create_batch(2, workplace="remote", seniority="senior")
+    PublishedPostingFactory(workplace="onsite", seniority="senior", city="Berlin", country="DE")
+    PublishedPostingFactory(workplace="onsite", seniority="junior", city="Berlin", country="DE")
+
+    response = client.get(LIST_URL, {"workplace": "remote"})
+
+    facets = {
+        f.name: {o[0]: (o[2], o[3]) for o in f.options} for f in response.context["jobs"].facets
+    }
+    # Workplace counts are over every workplace, so the other choices stay visible.
+    assert facets["workplace"]["remote"] == (2, True)
+    assert facets["workplace"]["onsite"] == (2, False)
+    # Seniority counts follow the workplace filter.
+    assert facets["seniority"]["senior"] == (2, False)
+    assert facets["seniority"]["junior"] == (0, False)
+
+
+def test_counts_above_the_cap_read_as_a_floor(client, settings):
+    settings.POSTINGS_COUNT_CAP = 3
+    PublishedPostingFactory.create_batch(5)
+    response = client.get(LIST_URL)
+    assert response.context["jobs"].count_is_capped
+    assert "3+ jobs" in response.content.decode()
+
+
+HOSTILE_PARAMS = [
+    {"page": "-3"},
+    {"page": "abc"},
+    {"page": "0"},
+    {"page": "9" * 40},
+    {"posted": "abc"},
+    {"salary_min": "1e999"},
+    {"salary_min": "-5"},
+    {"salary_min": "12.5"},
+    {"sort": "'; DROP TABLE postings_posting; --"},
+    {"sort": "relevance"},
+    {"workplace": "moon"},
+    {"country": "XX"},
+    {"employment_type": ["full_time", "<script>alert(1)</script>"]},
+    {"q": "x" * 10_000},
+    {"q": "nul\x00byte"},
+    {"location": "Ber\x00lin"},
+    {"company": "\x00"},
+    {"q": '"unclosed phrase -'},
+    {"q": "!!! & | <-> :*"},
+    {"after": "not-a-cursor"},
+    {"after": "WzEsMl0"},  # [1,2]: a cursor of the wrong shape
+    {"after": "WyJub3QgYSBkYXRlIiwxXQ"},  # ["not a date",1]
+    {"before": "W251bGwsLTFd"},  # [null,-1]
+    {"sort": "deadline", "after": "W251bGwsOTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTld"},
+    {"include_closed": "maybe"},
+    {"back": "https://evil.example/"},
+]
+
+
+@pytest.mark.parametrize("params", HOSTILE_PARAMS, ids=lambda p: repr(p)[:40])
+def test_bad_parameters_give_the_page_back_with_a_message_never_an_error(client, params):
+    PublishedPostingFactory.create_batch(3)
+    response = client.get(LIST_URL, params)
+    assert response.status_code == 200
+    assert len(response.context["jobs"].postings) >= 1 or params.get("q") or params.get("company")
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"page": "-3"}, "is not a page number"),
+        ({"posted": "abc"}, "Date posted"),
+        ({"salary_min": "1e999"}, "Enter a whole number"),
+        ({"sort": "bogus"}, "Unknown sort"),
+        ({"after": "garbage"}, "no longer valid"),
+        ({"q": "nul\x00byte"}, "Null characters are not allowed"),
+        ({"workplace": "moon"}, "Select a valid choice"),
+    ],
+)
+def test_each_bad_parameter_is_named_in_a_clear_message(client, params, message):
+    PublishedPostingFactory()
+    response = client.get(LIST_URL, params)
+    notices = " ".join(response.context["jobs"].notices)
+    assert message in notices
+    assert message in response.content.decode().replace("&quot;", '"').replace("&#x27;", "'")
+
+
+def test_list_page_query_count_does_not_grow_with_the_data(client, django_assert_max_num_queries):
+    PublishedPostingFactory.create_batch(3)
+    with CaptureQueriesContext(connection) as small:
+        client.get(LIST_URL, {"sort": "deadline", "workplace": ["remote", "onsite"]})
+    PublishedPostingFactory.create_batch(40)
+    from django.core.cache import cache
+
+    cache.clear()  # facet counts are cached; count them again
+    with CaptureQueriesContext(connection) as large:
+        client.get(LIST_URL, {"sort": "deadline", "workplace": ["remote", "onsite"]})
+    assert len(large) == len(small)
+    assert len(large) <= 10
+
+
+def test_next_and_previous_links_walk_every_listing_once(client, settings):
+    settings.POSTINGS_PER_PAGE = 4
+    made = PublishedPostingFactory.create_batch(10)
+    seen: list[int] = []
+    response = client.get(LIST_URL)
+    pages = 0
+    while True:
+        pages += 1
+        seen += [p.pk for p in response.context["jobs"].postings]
+        next_query = response.context["jobs"].next_query
+        if not next_query:
+            break
+        response = client.get(LIST_URL + "?" + next_query)
+    assert pages == 3
+    assert sorted(seen) == sorted(p.pk for p in made)
+    prev_query = response.context["jobs"].prev_query
+    back = client.get(LIST_URL + "?" + prev_query)
+    assert back.context["jobs"].page_number == 2
+    assert [p.pk for p in back.context["jobs"].postings] == seen[4:8]
+
+
+# --- The detail page ------------------------------------------------------------------------
+
+
+def test_detail_page_shows_every_fact(visitor):
+    now = timezone.now()
+    posting = PublishedPostingFactory(
+        title="Search Backend Engineer",
+        seniority="mid",
+        employment_type="full_time",
+        practice_area="engineering",
+        workplace="onsite",
+        city="Belgrade",
+        region="",
+        country="RS",
+        posted_at=now - timedelta(days=59),
+        updated_at=now - timedelta(minutes=29),
+        last_checked_at=now - timedelta(minutes=3),
+        deadline=now + timedelta(days=3, hours=1),
+        view_count=15,
+        applicant_count=2,
+    )
+    response = visitor.get(posting.get_absolute_url())
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "postings/posting_detail.html" in [t.name for t in response.templates]
+    for fact in (
+        "Search Backend Engineer", posting.company.name, "Belgrade, Serbia", "On-site",
+        "Mid", "Full time", "Engineering", "2 applicants", "Posted <time", "59 days ago",
+        "29 minutes ago", "3 minutes ago", "closes in", "3 days", "Apply for this job",
+        "Report this job", "Back to jobs", "Share",
+    ):  # fmt: skip
+        assert fact in html, fact
+    assert 'datetime="' in html
+
+
+def test_detail_page_of_a_listing_past_its_deadline_reads_closed_without_apply(client):
+    posting = PastDeadlinePostingFactory()
+    assert posting.status == Posting.Status.PUBLISHED  # no worker has expired it yet
+    html = client.get(posting.get_absolute_url()).content.decode()
+    assert "This job is closed" in html
+    assert "Apply for this job" not in html
+    assert "closes in" not in html
+
+
+@pytest.mark.parametrize("factory", [ClosedPostingFactory, ExpiredPostingFactory])
+def test_ended_listings_stay_reachable_and_marked_closed(client, factory):
+    posting = factory()
+    response = client.get(posting.get_absolute_url())
+    assert response.status_code == 200
+    assert "This job is closed" in response.content.decode()
+    assert "Apply for this job" not in response.content.decode()
+
+
+@pytest.mark.parametrize("factory", [DraftPostingFactory, PendingReviewPostingFactory])
+def test_unpublished_listings_are_not_found_for_anyone(visitor, factory):
+    posting = factory()
+    assert visitor.get(posting.get_absolute_url()).status_code == 404
+
+
+def test_removed_listing_says_it_is_gone(client):
+    posting = RemovedPostingFactory()
+    response = client.get(posting.get_absolute_url())
+    assert response.status_code == 410
+    assert "This job was removed" in response.content.decode()
+
+
+def test_unknown_listing_is_a_friendly_404(client):
+    response = client.get(reverse("postings:detail", kwargs={"pk": 999999, "slug": "nope"}))
+    assert response.status_code == 404
+
+
+def test_a_stale_slug_redirects_permanently_to_the_canonical_address(client):
+    posting = PublishedPostingFactory(title="Data Engineer", slug="data-engineer")
+    response = client.get(f"/jobs/{posting.pk}-old-title/?back=page%3D2")
+    assert response.status_code == 301
+    assert response["Location"] == posting.get_absolute_url() + "?back=page%3D2"
+    short = client.get(f"/jobs/{posting.pk}/")
+    assert short.status_code == 301 and short["Location"] == posting.get_absolute_url()
+
+
+def test_description_markup_cannot_run_script(client):
+    posting = PublishedPostingFactory()
+    posting.set_description(
+        'Hi <script>alert(1)</script><img src=x onerror="alert(2)">'
+        '<a href="javascript:alert(3)">x</a> [y](javascript:alert(4))'
+    )
+    posting.save()
+    html = client.get(posting.get_absolute_url()).content.decode()
+    body = html[html.index('class="prose"') :].split("</section>")[0]
+    assert "<script" not in body
+    assert "onerror" not in body
+    assert "javascript:" not in body
+
+
+def test_back_link_returns_to_the_filtered_list_and_only_to_it(client):
+    posting = PublishedPostingFactory()
+    url = posting.get_absolute_url()
+    html = client.get(url, {"back": "workplace=remote&sort=deadline&evil=1"}).content.decode()
+    assert f'href="{LIST_URL}?workplace=remote&amp;sort=deadline"' in html
+    html = client.get(url, {"back": "//evil.example/"}).content.decode()
+    assert f'href="{LIST_URL}"' in html
+    assert "evil.example" not in html.split("Back to jobs")[0].rsplit("<a", 1)[-1]
+
+
+def test_detail_page_query_count_is_constant(client):
+    posting = PublishedPostingFactory()
+    with CaptureQueriesContext(connection) as queries:
+        client.get(posting.get_absolute_url(), HTTP_USER_AGENT=BROWSER_UA)
+    assert len(queries) <= 3
+
+
+# --- Counting views and apply clicks ---------------------------------------------------------
+
+
+def test_a_visitor_is_counted_once_per_day_however_often_they_reload(client):
+    posting = PublishedPostingFactory(view_count=0)
+    for _ in range(5):
+        client.get(posting.get_absolute_url(), HTTP_USER_AGENT=BROWSER_UA)
+    client.get(posting.get_absolute_url(), HTTP_USER_AGENT=BROWSER_UA, REMOTE_ADDR="10.0.0.9")
+    response = client.get(posting.get_absolute_url(), HTTP_USER_AGENT=BROWSER_UA)
+    assert response.context["view_count"] == 2
+
+
+def test_bots_do_not_count_as_views(client):
+    posting = PublishedPostingFactory(view_count=0)
+    for agent in ("Googlebot/2.1 (+http://www.google.com/bot.html)", "curl/8.5.0", ""):
+        client.get(posting.get_absolute_url(), HTTP_USER_AGENT=agent)
+    response = client.get(posting.get_absolute_url(), HTTP_USER_AGENT="curl/8.5.0")
+    assert response.context["view_count"] == 0
+
+
+def test_apply_sends_the_candidate_to_the_employer_and_counts_the_click(client):
+    posting = PublishedPostingFactory(apply_url="https://careers.example/apply/42")
+    response = client.get(reverse("postings:apply", args=[posting.pk]), HTTP_USER_AGENT=BROWSER_UA)
+    assert response.status_code == 302
+    assert response["Location"] == "https://careers.example/apply/42"
+    from postings import counters
+
+    counters.flush("applies")
+    posting.refresh_from_db()
+    assert posting.apply_click_count == 1
+
+
+@pytest.mark.parametrize("factory", [PastDeadlinePostingFactory, ClosedPostingFactory])
+def test_apply_to_an_ended_listing_goes_back_to_the_listing(client, factory):
+    posting = factory()
+    response = client.get(reverse("postings:apply", args=[posting.pk]), follow=True)
+    assert response.redirect_chain[-1][0] == posting.get_absolute_url()
+    assert "no longer takes applications" in response.content.decode()
+
+
+@pytest.mark.parametrize("factory", [DraftPostingFactory, RemovedPostingFactory])
+def test_apply_to_an_unpublished_listing_is_not_found(client, factory):
+    posting = factory()
+    assert client.get(reverse("postings:apply", args=[posting.pk])).status_code == 404
+
+
+def test_company_link_filters_the_list_to_that_company(client):
+    acme = CompanyFactory(slug="acme")
+    PublishedPostingFactory(company=acme, title="Acme Role")
+    PublishedPostingFactory(title="Other Role")
+    response = client.get(LIST_URL, {"company": "acme"})
+    assert titles(response) == ["Acme Role"]
