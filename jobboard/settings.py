@@ -27,7 +27,7 @@ EMBEDDED = not DATABASE_URL
 # a real database is production-shaped and must opt in to DEBUG.
 DEBUG = env.bool("DEBUG", default=EMBEDDED)
 
-_DEV_SECRET_KEY = "django-insecure-embedded-default-only-never-use-in-production"
+_DEV_SECRET_KEY = "django-insecure-embedded-default-only-never-use-in-production"  # noqa: S105
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
