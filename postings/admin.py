@@ -1,6 +1,9 @@
+from django import forms
 from django.contrib import admin
+from django.utils import timezone
 
 from .models import Company, Posting, ViewCountFlush
+from .services import posting_save_edit
 
 
 @admin.register(Company)
@@ -11,8 +14,25 @@ class CompanyAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
 
 
+class PostingAdminForm(forms.ModelForm):
+    class Meta:
+        model = Posting
+        fields = "__all__"  # noqa: DJ007 - the admin decides which fields it shows
+
+    def clean(self):
+        cleaned = super().clean()
+        # Publishing stamps the first publication here, before the model's constraints are
+        # validated, exactly as posting_save_edit does for other callers.
+        if cleaned.get("status") in Posting.PUBLIC_STATUSES and not cleaned.get("posted_at"):
+            now = timezone.now()
+            for name in ("posted_at", "updated_at", "last_checked_at"):
+                cleaned[name] = cleaned.get(name) or now
+        return cleaned
+
+
 @admin.register(Posting)
 class PostingAdmin(admin.ModelAdmin):
+    form = PostingAdminForm
     list_display = (
         "title", "company", "status", "workplace", "country", "city",
         "posted_at", "deadline", "view_count", "applicant_count",
@@ -23,6 +43,9 @@ class PostingAdmin(admin.ModelAdmin):
     raw_id_fields = ("company",)
     date_hierarchy = "posted_at"
     readonly_fields = ("view_count", "applicant_count", "apply_click_count", "created_at")
+
+    def save_model(self, request, obj, form, change) -> None:
+        posting_save_edit(posting=obj)
 
 
 @admin.register(ViewCountFlush)

@@ -391,3 +391,22 @@ def test_company_link_filters_the_list_to_that_company(client):
     PublishedPostingFactory(title="Other Role")
     response = client.get(LIST_URL, {"company": "acme"})
     assert titles(response) == ["Acme Role"]
+
+
+def test_admin_publishing_stamps_posted_at_and_renders_the_description(admin_client):
+    posting = DraftPostingFactory(description="")
+    data = {
+        "company": posting.company.pk, "title": "Edited Title", "slug": posting.slug,
+        "description": "## Role\n\nWork on **things**.", "city": "Berlin", "region": "",
+        "country": "DE", "workplace": "onsite", "employment_type": "full_time",
+        "seniority": "mid", "practice_area": "engineering", "salary_min": "", "salary_max": "",
+        "salary_currency": "", "salary_period": "", "status": "published", "source_url": "",
+        "apply_url": "https://careers.example/x", "closed_reason": "",
+        **{f"{name}_{part}": "" for name in ("posted_at", "updated_at", "last_checked_at",
+                                             "deadline", "closed_at") for part in (0, 1)},
+    }  # fmt: skip
+    response = admin_client.post(reverse("admin:postings_posting_change", args=[posting.pk]), data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    posting.refresh_from_db()
+    assert posting.status == "published" and posting.posted_at is not None
+    assert "<strong>things</strong>" in posting.description_html
