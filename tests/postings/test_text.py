@@ -1,0 +1,89 @@
+"""Descriptions: Markdown in, sanitized HTML and a plain summary out."""
+
+from __future__ import annotations
+
+import pytest
+
+from postings.text import render_description, sanitize_html, summarize
+
+
+def test_markdown_headings_lists_bold_and_links_become_html():
+    html = render_description(
+        "## Responsibilities\n\n- Ship **fast** code\n- Review [PRs](https://example.com/prs)\n"
+    )
+    assert "<h2>Responsibilities</h2>" in html
+    assert "<li>Ship <strong>fast</strong> code</li>" in html
+    assert 'href="https://example.com/prs"' in html
+
+
+def test_a_top_level_heading_is_demoted_so_it_does_not_compete_with_the_page_title():
+    html = render_description("# About us\n\nWe build things.")
+    assert "<h1" not in html
+    assert "<h2>About us</h2>" in html
+
+
+def test_links_are_marked_nofollow_and_noopener():
+    html = render_description("[Apply](https://careers.example/apply)")
+    assert 'rel="nofollow noopener noreferrer ugc"' in html
+
+
+@pytest.mark.parametrize(
+    ("markdown_text", "forbidden"),
+    [
+        ("<script>alert(1)</script>Hello", "<script"),
+        ('<img src="x" onerror="alert(1)">', "onerror"),
+        ("[click](javascript:alert(1))", "javascript:"),
+        ('<a href="javascript:alert(1)">click</a>', "javascript:"),
+        ('<p style="position:fixed">overlay</p>', "style="),
+        ('<iframe src="https://evil.example"></iframe>', "<iframe"),
+        ('<a href="data:text/html;base64,PHNjcmlwdD4=">x</a>', "data:"),
+        ("<form action='/steal'><input name=password></form>", "<input"),
+    ],
+)
+def test_dangerous_html_inside_markdown_is_removed(markdown_text, forbidden):
+    assert forbidden not in render_description(markdown_text).lower()
+
+
+def test_sanitizing_keeps_the_allowed_formatting_and_text():
+    html = sanitize_html("<p>Keep <em>this</em> <b>text</b></p><script>drop()</script>")
+    assert html == "<p>Keep <em>this</em> <b>text</b></p>"
+
+
+def test_tables_from_markdown_extra_survive_sanitizing():
+    html = render_description("| Level | Pay |\n|---|---|\n| Senior | 100k |\n")
+    assert "<table>" in html
+    assert "<td>Senior</td>" in html
+
+
+def test_empty_or_missing_markdown_renders_as_empty_html():
+    assert render_description("") == ""
+    assert render_description(None) == ""
+
+
+def test_summary_is_the_plain_prose_of_the_html_with_entities_unescaped_and_headings_left_out():
+    summary = summarize("<h2>Role</h2>\n<p>Build   &amp; run <strong>our</strong> API.</p>")
+    assert summary == "Build & run our API."
+
+
+def test_summary_separates_words_at_block_ends_but_not_inside_inline_tags():
+    summary = summarize("<ul><li>Python</li><li>Go</li></ul><p>in<em>line</em>d<br>next</p>")
+    assert summary == "Python Go inlined next"
+
+
+def test_short_summaries_are_kept_whole():
+    assert summarize("<p>Short and sweet.</p>") == "Short and sweet."
+
+
+def test_long_summaries_are_cut_at_a_word_boundary_with_an_ellipsis_within_the_limit():
+    text = " ".join(f"word{i}," for i in range(200))
+    summary = summarize(f"<p>{text}</p>", limit=60)
+    assert len(summary) <= 60
+    assert summary.endswith("…")
+    assert not summary.endswith(",…")
+    assert text.startswith(summary.removesuffix("…"))
+
+
+def test_a_single_very_long_word_is_still_cut_to_the_limit():
+    summary = summarize("<p>" + "x" * 1000 + "</p>", limit=50)
+    assert len(summary) <= 50
+    assert summary.endswith("…")
