@@ -147,6 +147,11 @@ def browse(params: QueryDict) -> JobList:
         notices.append(f"{label}: {' '.join(errors)} This filter was ignored.")
     queryset = filterset.qs
     keywords = (filterset.form.cleaned_data.get("q") or "").strip()
+    if filterset.ignored_keywords:
+        notices.append(
+            f"“{keywords[:60]}” has only words too common to search for; showing every job."
+        )
+        keywords = ""
     searching = bool(keywords)
 
     sort_choices = [(k, s.label) for k, s in SORTS.items() if k != "relevance" or searching]
@@ -154,7 +159,9 @@ def browse(params: QueryDict) -> JobList:
     sort_key = params.get("sort") or default_sort
     if sort_key not in SORTS or (sort_key == "relevance" and not searching):
         if sort_key != "relevance":
-            notices.append(f'Unknown sort "{sort_key[:40]}"; showing the {default_sort} first.')
+            notices.append(
+                f'Unknown sort "{sort_key[:40]}"; sorted by {SORTS[default_sort].label.lower()}.'
+            )
         sort_key = default_sort
     sort = SORTS[sort_key]
 

@@ -72,7 +72,7 @@ LEVEL_PREFIX = {
     Posting.Seniority.MID: "",
     Posting.Seniority.SENIOR: "Senior",
     Posting.Seniority.LEAD: "Lead",
-    Posting.Seniority.EXECUTIVE: "Head of",
+    Posting.Seniority.EXECUTIVE: "Principal",
 }
 
 SALARY_BY_LEVEL = {  # yearly, before currency; a rough but believable spread

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_countries import countries
 
 from .models import Company, Posting, PostingQuerySet
-from .search import keyword_filter
+from .search import has_search_terms, keyword_filter
 
 POSTED_WITHIN = {"1": timedelta(days=1), "7": timedelta(days=7), "30": timedelta(days=30)}
 POSTED_CHOICES = [("1", "Last 24 hours"), ("7", "Last 7 days"), ("30", "Last 30 days")]
@@ -89,6 +89,9 @@ class PostingFilter(django_filters.FilterSet):
         model = Posting
         fields: list[str] = []
 
+    # Set when every keyword is too common to search for, so the page can say so.
+    ignored_keywords: str = ""
+
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         # "Include closed" decides the base set, so it applies even when the box is unticked.
         if self.form.cleaned_data.get("include_closed"):
@@ -101,7 +104,11 @@ class PostingFilter(django_filters.FilterSet):
         return queryset
 
     def filter_keywords(self, queryset: PostingQuerySet, name: str, value: str):
-        return keyword_filter(queryset, value, postgres=connection.vendor == "postgresql")
+        postgres = connection.vendor == "postgresql"
+        if postgres and value.strip() and not has_search_terms(value):
+            self.ignored_keywords = value.strip()
+            return queryset
+        return keyword_filter(queryset, value, postgres=postgres)
 
     def filter_location(self, queryset: PostingQuerySet, name: str, value: str):
         value = value.strip()

@@ -4,12 +4,24 @@ default, a plain case-insensitive match of every word."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db import connection
 from django.db.models import F, Q
 
 SEARCH_CONFIG = "english"
 _TOKEN = re.compile(r'-?"[^"]*"|\S+')
+
+
+@lru_cache(maxsize=1024)
+def has_search_terms(text: str) -> bool:
+    """False when PostgreSQL would drop every word ("the", "and"), which would match nothing."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT numnode(websearch_to_tsquery(%s::regconfig, %s))", [SEARCH_CONFIG, text]
+        )
+        return cursor.fetchone()[0] > 0
 
 
 def keyword_filter(queryset, text: str, *, postgres: bool):
