@@ -2,8 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from .health import healthz
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="postings:list", query_string=True), name="home"),
     path("jobs/", include("postings.urls")),
+    path("healthz/", healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

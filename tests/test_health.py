@@ -1,0 +1,27 @@
+import pytest
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+
+def test_health_endpoint_reports_database_and_cache_as_json(client):
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "cache": "ok"}}
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_health_endpoint_says_failing_with_503_when_a_service_is_down(client, monkeypatch):
+    from jobboard import health
+
+    def broken() -> bool:
+        raise ConnectionError("cache unreachable")
+
+    monkeypatch.setattr(health, "_check_cache", broken)
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "ok", "cache": "failing"}
+
+
+def test_health_endpoint_only_answers_get(client):
+    assert client.post(reverse("healthz")).status_code == 405
