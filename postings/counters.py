@@ -113,7 +113,17 @@ def pending_counts(posting_ids: Iterable[int], counter: str = "views") -> dict[i
     if client is None or not ids:
         return {}
     totals: dict[int, int] = {}
-    keys = [_key("pending", counter), *client.smembers(_key("batches", counter))]
+    batches = [key.decode() for key in client.smembers(_key("batches", counter))]
+    if batches:
+        # A batch already added to the rows (between a flush's commit and its cleanup, or after a
+        # flush died there) is in the stored counts: adding it again would show it twice.
+        applied = set(
+            ViewCountFlush.objects.filter(
+                batch_id__in=[_batch_id(counter, key) for key in batches]
+            ).values_list("batch_id", flat=True)
+        )
+        batches = [key for key in batches if _batch_id(counter, key) not in applied]
+    keys = [_key("pending", counter), *batches]
     for key in keys:
         for posting_id, value in zip(ids, client.hmget(key, ids), strict=True):
             if value is not None:
@@ -144,8 +154,12 @@ def flush(counter: str = "views") -> int:
             logger.warning("counter flush outlived its lock")
 
 
+def _batch_id(counter: str, batch_key: str) -> str:
+    return f"{counter}:{batch_key.rsplit(':', 1)[-1]}"
+
+
 def _apply_batch(client: redis.Redis, counter: str, batch_key: str) -> int:
-    batch_id = f"{counter}:{batch_key.rsplit(':', 1)[-1]}"
+    batch_id = _batch_id(counter, batch_key)
     counts = {int(k): int(v) for k, v in client.hgetall(batch_key).items() if int(v) > 0}
     if ViewCountFlush.objects.filter(batch_id=batch_id).exists():
         _forget_batch(client, counter, batch_key)  # applied before a crash kept us from deleting
