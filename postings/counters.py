@@ -197,3 +197,10 @@ def _forget_batch(client: redis.Redis, counter: str, batch_key: str) -> None:
     pipe.delete(batch_key)
     pipe.srem(_key("batches", counter), batch_key)
     pipe.execute()
+
+
+def forget_old_flushes(older_than: timedelta = timedelta(days=7)) -> int:
+    """Batch ids only guard against a re-run within minutes; a week of them is plenty."""
+    cutoff = timezone.now() - older_than
+    deleted, _ = ViewCountFlush.objects.filter(flushed_at__lt=cutoff).delete()
+    return deleted

@@ -40,9 +40,7 @@ class PostingFilter(django_filters.FilterSet):
         max_length=MAX_KEYWORDS_LENGTH,
         help_text='Title, company or description. "Exact phrase", -exclude.',
     )
-    location = django_filters.CharFilter(
-        label="City or region", method="filter_location", max_length=100
-    )
+    location = django_filters.CharFilter(label="Place", method="filter_location", max_length=200)
     country = django_filters.ChoiceFilter(
         label="Country", choices=countries, empty_label="Any country"
     )
@@ -62,7 +60,7 @@ class PostingFilter(django_filters.FilterSet):
         choices=Posting.PracticeArea.choices,
         widget=forms.CheckboxSelectMultiple,
     )
-    company = django_filters.CharFilter(label="Company", field_name="company__slug", max_length=100)
+    company = django_filters.CharFilter(label="Company", method="filter_company", max_length=200)
     company_type = django_filters.MultipleChoiceFilter(
         label="Company type",
         field_name="company__company_type",
@@ -110,15 +108,26 @@ class PostingFilter(django_filters.FilterSet):
             return queryset
         return keyword_filter(queryset, value, postgres=postgres)
 
-    def filter_location(self, queryset: PostingQuerySet, name: str, value: str):
+    def filter_company(self, queryset: PostingQuerySet, name: str, value: str):
         value = value.strip()
         if not value:
             return queryset
-        matches = Q(city__iexact=value) | Q(region__iexact=value)
-        codes = [code for code, label in countries if label.casefold() == value.casefold()]
-        if codes:
-            matches |= Q(country__in=codes)
-        return queryset.filter(matches)
+        return queryset.filter(Q(company__slug=value) | Q(company__name__iexact=value))
+
+    def filter_location(self, queryset: PostingQuerySet, name: str, value: str):
+        # "Austin", "Texas", "Germany" or "Austin, Texas": every part names the city, the
+        # region or the country.
+        for part in (p.strip() for p in value.split(",")[:3]):
+            if not part:
+                continue
+            matches = Q(city__iexact=part) | Q(region__iexact=part)
+            codes = [code for code, label in countries if label.casefold() == part.casefold()]
+            if len(part) == 2 and part.upper() in dict(countries):
+                codes.append(part.upper())
+            if codes:
+                matches |= Q(country__in=codes)
+            queryset = queryset.filter(matches)
+        return queryset
 
     def filter_posted(self, queryset: PostingQuerySet, name: str, value: str):
         return queryset.posted_since(timezone.now() - POSTED_WITHIN[value])

@@ -6,4 +6,6 @@ from . import counters
 @shared_task
 def flush_view_counts() -> int:
     """Add buffered view and apply-click counts to the postings (safe to run concurrently)."""
-    return counters.flush("views") + counters.flush("applies")
+    added = counters.flush("views") + counters.flush("applies")
+    counters.forget_old_flushes()
+    return added

@@ -410,3 +410,27 @@ def test_admin_publishing_stamps_posted_at_and_renders_the_description(admin_cli
     posting.refresh_from_db()
     assert posting.status == "published" and posting.posted_at is not None
     assert "<strong>things</strong>" in posting.description_html
+
+
+@pytest.mark.parametrize(
+    ("place", "expected"),
+    [
+        ("Austin", ["Austin Role"]),
+        ("austin, texas", ["Austin Role"]),
+        ("Texas", ["Austin Role"]),
+        ("Germany", ["Berlin Role"]),
+        ("DE", ["Berlin Role"]),
+        ("Austin, Germany", []),
+    ],
+)
+def test_place_matches_city_region_or_country_in_any_combination(client, place, expected):
+    PublishedPostingFactory(title="Austin Role", city="Austin", region="Texas", country="US")
+    PublishedPostingFactory(title="Berlin Role", city="Berlin", region="Berlin", country="DE")
+    assert titles(client.get(LIST_URL, {"location": place})) == expected
+
+
+def test_company_filter_takes_the_name_a_person_types(client):
+    acme = CompanyFactory(name="Acme Robotics", slug="acme-robotics")
+    PublishedPostingFactory(company=acme, title="Acme Role")
+    PublishedPostingFactory(title="Other Role")
+    assert titles(client.get(LIST_URL, {"company": "acme robotics"})) == ["Acme Role"]
