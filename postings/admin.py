@@ -1,13 +1,18 @@
 from django import forms
 from django.contrib import admin
+from django.db import models
 from django.utils import timezone
 
 from .models import Company, Posting, ViewCountFlush
 from .services import posting_save_edit
 
+# Links typed without a scheme are https (Django 6's default, and the only one we want).
+HTTPS_URLS = {models.URLField: {"assume_scheme": "https"}}
+
 
 @admin.register(Company)
 class CompanyAdmin(admin.ModelAdmin):
+    formfield_overrides = HTTPS_URLS
     list_display = ("name", "company_type", "is_verified", "website", "created_at")
     list_filter = ("company_type", "is_verified")
     search_fields = ("name", "slug", "website")
@@ -33,6 +38,7 @@ class PostingAdminForm(forms.ModelForm):
 @admin.register(Posting)
 class PostingAdmin(admin.ModelAdmin):
     form = PostingAdminForm
+    formfield_overrides = HTTPS_URLS
     list_display = (
         "title", "company", "status", "workplace", "country", "city",
         "posted_at", "deadline", "view_count", "applicant_count",
