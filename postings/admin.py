@@ -19,9 +19,16 @@ class CompanyAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
 
 
+def https_formfield(field: models.Field, **kwargs) -> forms.Field | None:
+    if isinstance(field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return field.formfield(**kwargs)
+
+
 class PostingAdminForm(forms.ModelForm):
     class Meta:
         model = Posting
+        formfield_callback = https_formfield
         fields = "__all__"  # noqa: DJ007 - the admin decides which fields it shows
 
     def clean(self):
