@@ -13,7 +13,7 @@ import binascii
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -53,6 +53,10 @@ class BadCursor(ValueError):
     pass
 
 
+# A real cursor (an ISO datetime or a count, and an id) is under 100 characters.
+MAX_CURSOR_LENGTH = 200
+
+
 def encode_cursor(value: Any, pk: int) -> str:
     if isinstance(value, datetime):
         value = value.isoformat()
@@ -61,10 +65,12 @@ def encode_cursor(value: Any, pk: int) -> str:
 
 
 def decode_cursor(token: str, sort: SortOrder) -> tuple[Any, int]:
+    if len(token) > MAX_CURSOR_LENGTH:  # junk, and deeply nested JSON would exhaust the stack
+        raise BadCursor(token[:MAX_CURSOR_LENGTH])
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         value, pk = json.loads(raw)
-    except (ValueError, TypeError, binascii.Error) as exc:
+    except (ValueError, TypeError, binascii.Error, RecursionError) as exc:
         raise BadCursor(token) from exc
     if not isinstance(pk, int) or isinstance(pk, bool) or not (0 < pk < 2**63):
         raise BadCursor(token)
@@ -72,7 +78,12 @@ def decode_cursor(token: str, sort: SortOrder) -> tuple[Any, int]:
         if not sort.nullable:
             raise BadCursor(token)
     elif sort.field in DATETIME_SORT_FIELDS:
-        parsed = parse_datetime(value) if isinstance(value, str) else None
+        try:
+            parsed = parse_datetime(value) if isinstance(value, str) else None
+            if parsed is not None and timezone.is_aware(parsed):
+                parsed.astimezone(UTC)  # the database compares in UTC: years 1 to 9999 only
+        except (ValueError, OverflowError) as exc:  # "2024-13-01", "+99:00", "0001-01-01+14:00"
+            raise BadCursor(token) from exc
         if parsed is None or timezone.is_naive(parsed):
             raise BadCursor(token)
         value = parsed
