@@ -1,0 +1,729 @@
+"""The job list: PostingFilter's filters and keyword search, and browse(): sort, keyset pages,
+typed page numbers, capped counts, facets, and a notice (never an error) for every bad parameter."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.http import QueryDict
+from django.utils import timezone
+
+from postings.browse import SORTS, BadCursor, browse, decode_cursor, encode_cursor
+from postings.factories import (
+    ClosedPostingFactory,
+    CompanyFactory,
+    DraftPostingFactory,
+    ExpiredPostingFactory,
+    PastDeadlinePostingFactory,
+    PendingReviewPostingFactory,
+    PublishedPostingFactory,
+    RemovedPostingFactory,
+)
+from postings.filters import PostingFilter
+from postings.models import Posting
+from postings.search import keyword_filter
+
+pytestmark = pytest.mark.django_db
+
+
+def query(**params) -> QueryDict:
+    data = QueryDict(mutable=True)
+    for key, value in params.items():
+        data.setlist(key, value if isinstance(value, list) else [str(value)])
+    return data
+
+
+def filtered(**params) -> set[Posting]:
+    return set(PostingFilter(query(**params), queryset=Posting.objects.all()).qs)
+
+
+def ids(postings) -> list[int]:
+    return [p.pk for p in postings]
+
+
+# === PostingFilter ============================================================================
+
+
+@pytest.fixture
+def every_state():
+    return {
+        "open": PublishedPostingFactory(),
+        "past_deadline": PastDeadlinePostingFactory(),
+        "expired": ExpiredPostingFactory(),
+        "closed": ClosedPostingFactory(),
+        "draft": DraftPostingFactory(),
+        "pending": PendingReviewPostingFactory(),
+        "removed": RemovedPostingFactory(),
+    }
+
+
+def test_the_list_shows_only_open_listings_by_default(every_state):
+    assert filtered() == {every_state["open"]}
+
+
+def test_include_closed_adds_ended_listings_but_never_unpublished_ones(every_state):
+    shown = filtered(include_closed="on")
+    assert shown == {every_state[name] for name in ("open", "past_deadline", "expired", "closed")}
+
+
+def test_location_matches_a_city_or_region_or_country_name_ignoring_case():
+    belgrade = PublishedPostingFactory(city="Belgrade", region="", country="RS")
+    austin = PublishedPostingFactory(city="Austin", region="Texas", country="US")
+    berlin = PublishedPostingFactory(city="Berlin", region="Berlin", country="DE")
+    munich = PublishedPostingFactory(city="Munich", region="Bavaria", country="DE")
+    assert filtered(location="belgrade") == {belgrade}
+    assert filtered(location="TEXAS") == {austin}
+    assert filtered(location=" germany ") == {berlin, munich}
+    assert filtered(location="   ") == {belgrade, austin, berlin, munich}
+    assert filtered(location="Atlantis") == set()
+
+
+def test_country_keeps_listings_filed_under_that_country():
+    serbia = PublishedPostingFactory(city="Belgrade", region="", country="RS")
+    PublishedPostingFactory(city="Austin", region="Texas", country="US")
+    assert filtered(country="RS") == {serbia}
+
+
+def test_multiple_choice_filters_keep_any_of_the_ticked_options():
+    remote = PublishedPostingFactory(workplace="remote")
+    hybrid = PublishedPostingFactory(workplace="hybrid")
+    onsite = PublishedPostingFactory(workplace="onsite")
+    assert filtered(workplace=["remote", "hybrid"]) == {remote, hybrid}
+    assert filtered(workplace="onsite") == {onsite}
+
+
+@pytest.mark.parametrize(
+    ("name", "chosen", "other"),
+    [
+        ("employment_type", "contract", "full_time"),
+        ("seniority", "senior", "junior"),
+        ("practice_area", "litigation", "engineering"),
+    ],
+)
+def test_each_facet_filter_keeps_only_its_choice(name, chosen, other):
+    match = PublishedPostingFactory(**{name: chosen})
+    PublishedPostingFactory(**{name: other})
+    assert filtered(**{name: chosen}) == {match}
+
+
+def test_company_and_company_type_filters():
+    firm = CompanyFactory(slug="lex-and-co", company_type="law_firm")
+    startup = CompanyFactory(slug="rocket", company_type="startup")
+    at_firm = PublishedPostingFactory(company=firm)
+    at_startup = PublishedPostingFactory(company=startup)
+    assert filtered(company="lex-and-co") == {at_firm}
+    assert filtered(company_type=["startup"]) == {at_startup}
+    assert filtered(company="no-such-company") == set()
+
+
+def test_date_posted_keeps_listings_posted_within_the_window():
+    now = timezone.now()
+    today = PublishedPostingFactory(posted_at=now - timedelta(hours=3))
+    this_week = PublishedPostingFactory(posted_at=now - timedelta(days=5))
+    this_month = PublishedPostingFactory(posted_at=now - timedelta(days=20))
+    PublishedPostingFactory(posted_at=now - timedelta(days=45))
+    assert filtered(posted="1") == {today}
+    assert filtered(posted="7") == {today, this_week}
+    assert filtered(posted="30") == {today, this_week, this_month}
+
+
+def test_minimum_salary_compares_the_yearly_top_of_each_range_whatever_its_period():
+    hourly = PublishedPostingFactory(salary_min=30, salary_max=40, salary_period="hour")  # 83,200
+    yearly = PublishedPostingFactory(salary_min=50_000, salary_max=80_000, salary_period="year")
+    monthly = PublishedPostingFactory(salary_min=3_000, salary_max=None, salary_period="month")
+    PublishedPostingFactory(salary_min=None, salary_max=None, salary_currency="", salary_period="")
+    assert filtered(salary_min=80_000) == {hourly, yearly}
+    assert filtered(salary_min=83_200) == {hourly}
+    assert filtered(salary_min=36_000) == {hourly, yearly, monthly}
+    assert filtered(salary_min=0) == {hourly, yearly, monthly}
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("salary_min", "1e999"),
+        ("salary_min", "12.5"),
+        ("salary_min", "-1"),
+        ("salary_min", "100000001"),
+        ("posted", "abc"),
+        ("workplace", "moon"),
+        ("country", "XX"),
+        ("q", "x" * 201),
+        ("q", "engineer\x00"),
+        ("location", "Bel\x00grade"),
+    ],
+)
+def test_an_invalid_value_is_a_form_error_and_the_filter_is_not_applied(name, value):
+    postings = set(PublishedPostingFactory.create_batch(2))
+    filterset = PostingFilter(query(**{name: value}), queryset=Posting.objects.all())
+    assert name in filterset.errors
+    assert set(filterset.qs) == postings
+
+
+def test_active_filters_lists_only_valid_non_empty_filters():
+    filterset = PostingFilter(
+        query(workplace=["remote"], country="", posted="abc", q="python"),
+        queryset=Posting.objects.all(),
+    )
+    filterset.qs  # noqa: B018 - validates the form
+    assert filterset.active_filters == {"workplace": ["remote"], "q": "python"}
+
+
+# --- keywords -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def library():
+    """Listings whose every searchable word is chosen, so searches have exact answers."""
+
+    def make(title, company, description, **extra):
+        return PublishedPostingFactory(
+            title=title,
+            company__name=company,
+            description=description,
+            city="Lisbon",
+            region="",
+            country="PT",
+            **extra,
+        )
+
+    return {
+        "keeper": make("Lighthouse Keeper", "Coastal Trust", "Tend the lamp through storms."),
+        "cook": make("Lighthouse Cook", "Coastal Trust", "Feed the keepers."),
+        "reverse": make("Keeper of the Lighthouse Museum", "Harbour Museum", "Guide visitors."),
+        "gardener": make("Gardener", "Quokkaworks", "Prune roses by the lighthouse."),
+        "accountant": make("Accountant", "Ledgerly", "Close the books monthly."),
+    }
+
+
+def search(library, text: str) -> set[str]:
+    by_pk = {p.pk: name for name, p in library.items()}
+    return {by_pk[p.pk] for p in filtered(q=text)}
+
+
+def test_every_keyword_must_match_in_title_company_or_description(library):
+    assert search(library, "lighthouse") == {"keeper", "cook", "reverse", "gardener"}
+    assert search(library, "LIGHTHOUSE cook") == {"cook"}
+    assert search(library, "quokkaworks") == {"gardener"}
+    assert search(library, "storms") == {"keeper"}
+    assert search(library, "lighthouse ledgerly") == set()
+
+
+def test_a_minus_word_excludes_listings_that_mention_it(library):
+    assert search(library, "lighthouse -cook -museum") == {"keeper", "gardener"}
+
+
+def test_a_quoted_phrase_matches_only_those_words_together(library):
+    assert search(library, '"lighthouse keeper"') == {"keeper"}
+    assert search(library, 'lighthouse -"harbour museum"') == {"keeper", "cook", "gardener"}
+
+
+def test_blank_keywords_keep_every_listing(library):
+    assert len(filtered(q="   ")) == len(library)
+
+
+def test_the_plain_fallback_ignores_a_lone_minus_and_empty_quotes(library):
+    queryset = Posting.objects.all()
+    assert set(keyword_filter(queryset, 'accountant - ""', postgres=False)) == {
+        library["accountant"]
+    }
+    assert set(keyword_filter(queryset, "  ", postgres=False)) == set(queryset)
+
+
+@pytest.mark.postgres
+def test_postgres_search_matches_word_forms(library):
+    assert search(library, "keepers") == {"keeper", "cook", "reverse"}  # stemmed: keeper(s)
+    assert search(library, "pruning") == {"gardener"}
+
+
+@pytest.mark.postgres
+def test_postgres_websearch_or_keeps_either_word(library):
+    assert search(library, "gardener or accountant") == {"gardener", "accountant"}
+
+
+@pytest.mark.postgres
+def test_postgres_phrase_search_respects_word_order(library):
+    # "Keeper of the Lighthouse" has both words, but not as the phrase "lighthouse keeper".
+    assert "reverse" not in search(library, '"lighthouse keeper"')
+    assert search(library, '"keeper of the lighthouse"') == {"reverse"}
+
+
+# === browse() =================================================================================
+
+
+def run(query_string: str = "", **params):
+    if params:
+        return browse(query(**params))
+    return browse(QueryDict(query_string))
+
+
+@pytest.fixture
+def small_pages(settings):
+    settings.POSTINGS_PER_PAGE = 3
+    settings.POSTINGS_MAX_OFFSET_PAGE = 3
+    settings.POSTINGS_COUNT_CAP = 1000
+    return settings
+
+
+@pytest.fixture
+def board(small_pages):
+    """12 open listings with ties in every sort column and NULL deadlines, plus ended and
+    unpublished ones that must stay out of the default list."""
+    now = timezone.now()
+    postings = []
+    for i in range(12):
+        posted_at = now - timedelta(days=1, hours=i // 2)  # pairs posted at the same moment
+        postings.append(
+            PublishedPostingFactory(
+                posted_at=posted_at,
+                updated_at=posted_at,
+                deadline=None if i % 4 == 0 else now + timedelta(days=1 + i % 3),
+                view_count=(i * 7) % 4,
+                workplace="remote" if i % 3 else "onsite",
+            )
+        )
+    ended = [
+        ClosedPostingFactory(view_count=9),
+        ExpiredPostingFactory(view_count=9),
+        PastDeadlinePostingFactory(view_count=9),
+    ]
+    hidden = [DraftPostingFactory(), RemovedPostingFactory(), PendingReviewPostingFactory()]
+    return {"open": postings, "ended": ended, "hidden": hidden}
+
+
+def expected_order(sort: str, queryset) -> list[int]:
+    rows = list(queryset)
+    if sort == "newest":
+        rows.sort(key=lambda p: (p.posted_at, p.pk), reverse=True)
+    elif sort == "views":
+        rows.sort(key=lambda p: (p.view_count, p.pk), reverse=True)
+    elif sort == "deadline":
+        far = datetime.max.replace(tzinfo=UTC)
+        rows.sort(key=lambda p: (p.deadline is None, p.deadline or far, p.pk))
+    return ids(rows)
+
+
+def walk_forward(first_query: str, limit: int = 50):
+    pages = [run(first_query)]
+    while pages[-1].next_query:
+        assert len(pages) < limit, "Next never ends"
+        pages.append(run(pages[-1].next_query))
+    return pages
+
+
+def walk_back(from_page, limit: int = 50):
+    pages = [from_page]
+    while pages[-1].prev_query is not None:
+        assert len(pages) < limit, "Previous never ends"
+        pages.append(run(pages[-1].prev_query))
+    return pages
+
+
+def test_the_default_list_is_open_listings_newest_first(board):
+    result = run()
+    assert result.sort == "newest"
+    assert ids(result.postings) == expected_order("newest", Posting.objects.open())[:3]
+    assert result.count == 12
+    assert not result.count_is_capped
+    assert result.notices == []
+
+
+@pytest.mark.parametrize("sort", ["newest", "deadline", "views"])
+@pytest.mark.parametrize("per_page", [3, 5])
+@pytest.mark.parametrize("include_closed", [False, True], ids=["open", "include-closed"])
+def test_next_walks_every_listing_once_in_sort_order_and_previous_walks_back_the_same_pages(
+    board, settings, sort, per_page, include_closed
+):
+    settings.POSTINGS_PER_PAGE = per_page
+    base = f"sort={sort}" + ("&include_closed=on" if include_closed else "")
+    queryset = Posting.objects.public() if include_closed else Posting.objects.open()
+    expected = expected_order(sort, queryset)
+
+    forward = walk_forward(base)
+
+    seen = [pk for page in forward for pk in ids(page.postings)]
+    assert seen == expected  # every listing, in order: no duplicates, no gaps
+    assert [page.page_number for page in forward] == list(range(1, len(forward) + 1))
+    assert all(len(page.postings) == per_page for page in forward[:-1])
+    assert all(page.notices == [] for page in forward)
+    assert forward[0].prev_query is None
+    assert forward[-1].next_query is None
+
+    backward = walk_back(forward[-1])
+
+    assert [ids(p.postings) for p in reversed(backward)] == [ids(p.postings) for p in forward]
+    assert [p.page_number for p in reversed(backward)] == [p.page_number for p in forward]
+    assert all(page.notices == [] for page in backward)
+
+
+@pytest.mark.parametrize("sort", ["newest", "deadline", "views"])
+def test_every_page_link_keeps_the_filters_and_the_sort(board, sort):
+    pages = walk_forward(f"workplace=remote&sort={sort}")
+    remote = Posting.objects.open().filter(workplace="remote")
+    assert [pk for page in pages for pk in ids(page.postings)] == expected_order(sort, remote)
+    for page in pages:
+        for link in (page.next_query, page.prev_query):
+            if link:
+                assert QueryDict(link)["workplace"] == "remote"
+                assert QueryDict(link)["sort"] == sort
+        assert page.filter_query == "workplace=remote"
+
+
+def test_the_deadline_sort_puts_listings_without_a_deadline_last(board):
+    pages = walk_forward("sort=deadline")
+    deadlines = [p.deadline for page in pages for p in page.postings]
+    nulls = deadlines.index(None)
+    assert all(d is None for d in deadlines[nulls:])
+    assert deadlines[:nulls] == sorted(deadlines[:nulls])
+    assert len(deadlines) - nulls == 3
+
+
+def test_going_back_past_listings_removed_meanwhile_lands_on_page_one(board):
+    walked = walk_forward("")
+    Posting.objects.filter(pk__in=ids(walked[0].postings)).update(status="removed")
+
+    back = run(walked[2].prev_query)  # "Previous" from page 3
+
+    assert ids(back.postings) == ids(walked[1].postings)
+    assert back.page_number == 1  # nothing is before it any more
+    assert back.prev_query is None
+    assert ids(run(back.next_query).postings) == ids(walked[2].postings)
+
+
+def test_a_typed_page_number_opens_that_page_and_next_continues_by_cursor(board):
+    walked = walk_forward("sort=views")
+    second = run("sort=views&page=2")
+    assert second.page_number == 2
+    assert ids(second.postings) == ids(walked[1].postings)
+    assert second.prev_query == "sort=views&page=1"
+    assert "after=" in second.next_query
+    third = run(second.next_query)
+    assert ids(third.postings) == ids(walked[2].postings)
+    assert third.page_number == 3
+
+
+def test_a_page_past_the_last_says_so_and_shows_the_last_page(board):
+    walked = walk_forward("")
+    result = run("page=9")
+    assert ids(result.postings) == ids(walked[-1].postings)
+    assert result.page_number == len(walked)
+    assert any("only 4 pages" in notice for notice in result.notices)
+
+
+def test_a_page_past_the_offset_limit_of_a_capped_list_opens_the_last_typed_page(board, settings):
+    settings.POSTINGS_COUNT_CAP = 5  # 12 listings read as "5+": the real last page is unknown
+    settings.POSTINGS_MAX_OFFSET_PAGE = 2
+    result = run("page=4")
+    assert result.count == 5
+    assert result.count_is_capped
+    assert result.page_number == 2
+    assert ids(result.postings) == ids(walk_forward("")[1].postings)
+    assert any("can't be opened directly" in notice for notice in result.notices)
+
+
+def test_a_cursor_past_the_last_listing_falls_back_to_the_first_page(board):
+    last = Posting.objects.open().order_by("posted_at", "pk").first()  # oldest: the end
+    cursor = encode_cursor(last.posted_at, last.pk)
+    result = run(f"after={cursor}&page=5")
+    assert ids(result.postings) == ids(run("").postings)
+    assert result.page_number == 1
+    assert any("no more jobs" in notice for notice in result.notices)
+
+
+def test_the_count_is_capped_above_the_limit(board, settings):
+    settings.POSTINGS_COUNT_CAP = 10
+    result = run()
+    assert (result.count, result.count_is_capped) == (10, True)
+    settings.POSTINGS_COUNT_CAP = 12
+    result = run()
+    assert (result.count, result.count_is_capped) == (12, False)
+
+
+def test_relevance_is_offered_only_when_searching(board):
+    assert "relevance" not in dict(run().sort_choices)
+    searching = run("q=engineer")
+    assert searching.searching
+    assert "relevance" in dict(searching.sort_choices)
+    assert searching.sort == "relevance"
+
+
+def test_asking_for_relevance_without_keywords_quietly_sorts_newest(board):
+    result = run("sort=relevance")
+    assert result.sort == "newest"
+    assert result.notices == []
+
+
+def test_relevance_pages_are_numbered_pages(small_pages):
+    for _ in range(7):
+        PublishedPostingFactory(title="Lighthouse Keeper", description="Lamps.")
+    first = run("q=lighthouse")
+    assert len(first.postings) == 3
+    assert first.next_query == "q=lighthouse&page=2"
+    second = run(first.next_query)
+    third = run(second.next_query)
+    assert len({*ids(first.postings), *ids(second.postings), *ids(third.postings)}) == 7
+    assert third.next_query is None
+
+
+@pytest.mark.postgres
+def test_relevance_puts_a_title_match_before_a_description_match(small_pages):
+    in_description = PublishedPostingFactory(
+        title="Accountant",
+        description="Lighthouse ledgers.",
+        posted_at=timezone.now() - timedelta(hours=1),
+    )
+    in_title = PublishedPostingFactory(
+        title="Lighthouse Keeper",
+        description="Lamps.",
+        posted_at=timezone.now() - timedelta(days=5),
+    )
+    result = run("q=lighthouse")
+    assert result.sort == "relevance"
+    assert ids(result.postings) == [in_title.pk, in_description.pk]
+
+
+@pytest.mark.postgres
+def test_keywords_of_only_common_words_say_so_and_show_every_listing(board):
+    result = run("q=the+and+of")
+    assert result.count == 12
+    assert not result.searching
+    assert any("too common" in notice for notice in result.notices)
+
+
+# --- bad parameters: a notice and a list, never an exception ----------------------------------
+
+
+def b64(raw: str | bytes) -> str:
+    raw = raw.encode() if isinstance(raw, str) else raw
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+GARBAGE_CURSORS = {
+    "not base64": "!!!",
+    "one char": "x",
+    "empty json list": b64("[]"),
+    "one item": b64("[1]"),
+    "three items": b64('["2024-01-01T00:00:00+00:00", 1, 2]'),
+    "object": b64('{"a": 1, "b": 2}'),
+    "string": b64('"hello"'),
+    "null": b64("null"),
+    "not json": b64("hello world"),
+    "not utf-8": b64(b"\xff\xfe\x00\x01"),
+    "non-ascii token": "é" * 12,
+    "nul in token": "abc\x00def",
+    "null value on a non-null sort": b64("[null, 5]"),
+    "naive datetime": b64('["2024-01-01T00:00:00", 5]'),
+    "month 13": b64('["2024-13-01T00:00:00+00:00", 5]'),
+    "day 32": b64('["2024-01-32T00:00:00+00:00", 5]'),
+    "offset +99:00": b64('["2024-01-01T00:00:00+99:00", 5]'),
+    "before year 1 in UTC": b64('["0001-01-01T00:00:00+14:00", 5]'),
+    "after year 9999 in UTC": b64('["9999-12-31T23:59:59-14:00", 5]'),
+    "number instead of datetime": b64("[5, 5]"),
+    "pk true": b64('["2024-01-01T00:00:00+00:00", true]'),
+    "pk zero": b64('["2024-01-01T00:00:00+00:00", 0]'),
+    "pk negative": b64('["2024-01-01T00:00:00+00:00", -1]'),
+    "pk huge": b64(f'["2024-01-01T00:00:00+00:00", {2**70}]'),
+    "pk float": b64('["2024-01-01T00:00:00+00:00", 1.5]'),
+    "pk string": b64('["2024-01-01T00:00:00+00:00", "1"]'),
+    "deeply nested": b64("[" * 1200 + "]" * 1200),
+    "very long": b64(json.dumps(["x" * 5000, 1])),
+}
+VIEWS_GARBAGE_CURSORS = {
+    "string": b64('["many", 5]'),
+    "float": b64("[1.5, 5]"),
+    "infinite": b64("[1e999, 5]"),
+    "boolean": b64("[true, 5]"),
+    "negative": b64("[-1, 5]"),
+    "huge": b64(f"[{2**64}, 5]"),
+    "datetime": b64('["2024-01-01T00:00:00+00:00", 5]'),
+    "null": b64("[null, 5]"),
+}
+
+
+@pytest.mark.parametrize("direction", ["after", "before"])
+@pytest.mark.parametrize("cursor", GARBAGE_CURSORS.values(), ids=GARBAGE_CURSORS.keys())
+def test_a_garbage_cursor_gives_the_first_page_with_a_notice(board, direction, cursor):
+    result = run(**{direction: cursor, "page": "4"})
+    assert ids(result.postings) == ids(run().postings)
+    assert result.page_number == 1
+    assert result.notices == ["That page link is no longer valid; here is the first page."]
+
+
+@pytest.mark.parametrize("cursor", VIEWS_GARBAGE_CURSORS.values(), ids=VIEWS_GARBAGE_CURSORS.keys())
+def test_a_garbage_cursor_for_the_views_sort_gives_its_first_page_with_a_notice(board, cursor):
+    result = run(sort="views", after=cursor)
+    assert ids(result.postings) == ids(run("sort=views").postings)
+    assert result.notices == ["That page link is no longer valid; here is the first page."]
+
+
+@pytest.mark.parametrize(
+    ("sort", "value", "pk"),
+    [
+        ("newest", datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC), 42),
+        ("deadline", datetime(2024, 5, 1, 12, 30, tzinfo=UTC), 7),
+        ("deadline", None, 7),
+        ("views", 0, 1),
+        ("views", 2**40, 2**62),
+    ],
+)
+def test_a_cursor_decodes_to_the_value_and_id_it_was_made_from(sort, value, pk):
+    assert decode_cursor(encode_cursor(value, pk), SORTS[sort]) == (value, pk)
+
+
+def test_a_cursor_is_short_enough_for_any_address():
+    cursor = encode_cursor(datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC), 2**62)
+    assert len(cursor) < 100
+
+
+@pytest.mark.parametrize("cursor", GARBAGE_CURSORS.values(), ids=GARBAGE_CURSORS.keys())
+def test_decoding_a_garbage_cursor_raises_only_bad_cursor(cursor):
+    with pytest.raises(BadCursor):
+        decode_cursor(cursor, SORTS["newest"])
+
+
+HOSTILE = {
+    "page negative": {"page": "-3"},
+    "page zero": {"page": "0"},
+    "page word": {"page": "abc"},
+    "page decimal": {"page": "2.5"},
+    "page 5000 digits": {"page": "9" * 5000},
+    "posted word": {"posted": "abc"},
+    "salary 1e999": {"salary_min": "1e999"},
+    "salary negative": {"salary_min": "-5"},
+    "salary huge int": {"salary_min": "9" * 40},
+    "salary nan": {"salary_min": "NaN"},
+    "sort bogus": {"sort": "bogus"},
+    "sort sql": {"sort": "posted_at; DROP TABLE postings_posting"},
+    "workplace moon": {"workplace": "moon"},
+    "workplace mixed": {"workplace": ["remote", "moon"]},
+    "country bogus": {"country": "ZZ"},
+    "q huge": {"q": "engineer " * 10_000},
+    "q nul": {"q": "engi\x00neer"},
+    "location nul": {"location": "\x00"},
+    "company nul": {"company": "acme\x00"},
+    "company huge": {"company": "a" * 5000},
+    "country nul": {"country": "\x00"},
+    "sort nul": {"sort": "\x00"},
+    "page nul": {"page": "\x00"},
+    "after garbage": {"after": "garbage!!"},
+    "before garbage": {"before": "%%%"},
+    "after nul": {"after": "\x00"},
+    "employment type list of junk": {"employment_type": ["a", "b", "c"]},
+}
+
+
+@pytest.mark.parametrize("params", HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_hostile_parameter_gives_a_notice_and_the_first_page_of_results(board, params):
+    result = run(**params)
+    assert result.notices, "the page must say what was ignored"
+    assert ids(result.postings) == ids(run().postings)
+    assert result.page_number == 1
+    assert len(result.facets) == 6  # the filter sidebar still renders
+
+
+def test_a_page_number_too_big_for_any_integer_column_gives_a_notice_and_the_last_page(board):
+    result = run(page="999999999999999999999")
+    assert result.notices
+    assert ids(result.postings) == ids(walk_forward("")[-1].postings)
+
+
+def test_every_bad_parameter_at_once_still_gives_a_list(board):
+    result = run(
+        page="-3",
+        posted="abc",
+        salary_min="1e999",
+        sort="bogus",
+        after="garbage",
+        workplace="moon",
+        q="x" * 5000,
+    )
+    assert ids(result.postings) == ids(run().postings)
+    assert len(result.notices) >= 6
+    assert all(len(notice) < 400 for notice in result.notices)
+
+
+def test_an_unknown_sort_is_named_in_the_notice_but_cut_short(board):
+    result = run(sort="z" * 500)
+    assert result.sort == "newest"
+    (notice,) = result.notices
+    assert notice.startswith('Unknown sort "' + "z" * 40 + '"')
+    assert "z" * 41 not in notice
+
+
+def test_bad_filters_are_named_in_their_notices(board):
+    notices = " ".join(run(salary_min="1e999", posted="abc", workplace="moon").notices)
+    assert "Minimum salary" in notices
+    assert "Date posted" in notices
+    assert "Workplace" in notices
+    assert "moon" in notices
+
+
+# --- facets -------------------------------------------------------------------------------
+
+
+def facet(result, name: str) -> dict[str, tuple[int, bool]]:
+    (found,) = [f for f in result.facets if f.name == name]
+    return {value: (count, selected) for value, _label, count, selected in found.options}
+
+
+def test_facet_counts_apply_the_other_filters_but_not_their_own(small_pages):
+    PublishedPostingFactory.create_batch(2, workplace="remote", seniority="senior")
+    PublishedPostingFactory(workplace="remote", seniority="junior")
+    PublishedPostingFactory(workplace="onsite", seniority="senior")
+    ClosedPostingFactory(workplace="remote", seniority="senior")  # not open: never counted
+
+    result = run(workplace=["remote"])
+
+    workplace = facet(result, "workplace")
+    assert workplace["remote"] == (3, True)
+    assert workplace["onsite"] == (1, False)  # still offered with its count
+    assert workplace["hybrid"] == (0, False)
+    seniority = facet(result, "seniority")
+    assert seniority["senior"] == (2, False)  # among remote ones only
+    assert seniority["junior"] == (1, False)
+
+
+def test_date_posted_facet_counts_each_window(small_pages):
+    now = timezone.now()
+    PublishedPostingFactory(posted_at=now - timedelta(hours=2))
+    PublishedPostingFactory(posted_at=now - timedelta(days=3))
+    PublishedPostingFactory(posted_at=now - timedelta(days=40))
+    posted = facet(run(posted="7"), "posted")
+    assert posted == {"1": (1, False), "7": (2, True), "30": (2, False)}
+
+
+def test_facet_counts_are_cached_for_the_same_filters(small_pages):
+    PublishedPostingFactory(workplace="remote")
+    assert facet(run(), "workplace")["remote"][0] == 1
+    PublishedPostingFactory(workplace="remote")
+    assert facet(run(), "workplace")["remote"][0] == 1  # cached
+    assert facet(run(sort="views"), "workplace")["remote"][0] == 1  # the sort is not a filter
+    assert facet(run(workplace="remote"), "workplace")["remote"][0] == 2  # other filters: fresh
+
+
+def test_facet_counts_ignore_invalid_filters(small_pages):
+    PublishedPostingFactory.create_batch(2, workplace="remote")
+    assert facet(run(posted="abc", salary_min="x"), "workplace")["remote"] == (2, False)
+
+
+# --- queries stay bounded -----------------------------------------------------------------
+
+
+def test_a_page_of_results_costs_two_queries_once_facets_are_cached(
+    board, django_assert_num_queries
+):
+    run()  # fills the facet cache
+    with django_assert_num_queries(2):  # the capped count and the page itself, company joined
+        result = run()
+        companies = [p.company.name for p in result.postings]
+    assert len(companies) == 3
+
+
+def test_a_page_further_on_by_cursor_costs_the_same(board, django_assert_num_queries):
+    next_query = run("sort=deadline").next_query
+    run(next_query)
+    with django_assert_num_queries(2):
+        run(next_query)
