@@ -573,6 +573,12 @@ def test_a_cursor_decodes_to_the_value_and_id_it_was_made_from(sort, value, pk):
     assert decode_cursor(encode_cursor(value, pk), SORTS[sort]) == (value, pk)
 
 
+def test_a_views_cursor_above_any_stored_count_pages_from_the_most_viewed(board):
+    result = run(sort="views", after=encode_cursor(2**40, 2**62), page="2")
+    assert ids(result.postings) == ids(run("sort=views").postings)
+    assert result.notices == []
+
+
 def test_a_cursor_is_short_enough_for_any_address():
     cursor = encode_cursor(datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC), 2**62)
     assert len(cursor) < 100
