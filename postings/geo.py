@@ -39,7 +39,9 @@ def city_country_mismatch(city: str, country_code: str) -> str:
     if not name or not country_code:
         return ""
     primary, alternate = _city_index()
-    known_in = primary.get(name, frozenset())
+    # Only countries the country list offers count: GeoNames files Pristina under XK (Kosovo),
+    # which it does not, and a city no choosable country can match would be impossible to enter.
+    known_in = frozenset(code for code in primary.get(name, ()) if countries.name(code))
     if not known_in or country_code in known_in or country_code in alternate.get(name, ()):
         return ""
     where = ", ".join(sorted(countries.name(code) for code in known_in)[:3])
