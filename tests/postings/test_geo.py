@@ -51,3 +51,19 @@ def test_a_city_in_many_countries_names_at_most_three_of_them_in_alphabetical_or
 
 def test_the_mismatch_message_uses_the_city_as_typed_without_surrounding_spaces():
     assert city_country_mismatch("  London ", "DE").startswith("London is a city in ")
+
+
+def test_a_city_geonames_files_under_a_country_the_list_does_not_offer_is_not_blocked():
+    # GeoNames files Pristina under XK (Kosovo), which the country list does not offer: an
+    # employer must still be able to post a job there.
+    assert "XK" in countries_of_city("Pristina")
+    assert city_country_mismatch("Pristina", "RS") == ""
+
+
+def test_no_mismatch_message_names_a_country_without_a_name():
+    from postings.geo import _city_index
+
+    primary, _ = _city_index()
+    messages = [city_country_mismatch(city, "AQ") for city in primary]  # no city is in Antarctica
+    assert sum(1 for m in messages if m) > 20_000
+    assert not [m for m in messages if " in , " in m or ", ," in m or ",  " in m]
