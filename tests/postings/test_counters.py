@@ -389,6 +389,14 @@ def test_a_batch_recorded_by_another_flusher_is_not_applied_again(
     assert batch_keys(redis_client) == set()
 
 
+def test_batch_records_older_than_a_week_are_pruned_and_recent_ones_kept(posting):
+    old = ViewCountFlush.objects.create(batch_id="views:old", postings=1, views=1)
+    recent = ViewCountFlush.objects.create(batch_id="views:recent", postings=1, views=1)
+    ViewCountFlush.objects.filter(pk=old.pk).update(flushed_at=timezone.now() - timedelta(days=8))
+    assert counters.forget_old_flushes() == 1
+    assert list(ViewCountFlush.objects.all()) == [recent]
+
+
 # --- many visitors at once (PostgreSQL: real concurrent connections) -------------------------
 
 

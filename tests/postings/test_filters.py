@@ -81,6 +81,17 @@ def test_location_matches_a_city_or_region_or_country_name_ignoring_case():
     assert filtered(location="Atlantis") == set()
 
 
+def test_a_place_of_several_parts_must_match_every_part():
+    austin = PublishedPostingFactory(city="Austin", region="Texas", country="US")
+    PublishedPostingFactory(city="Austin", region="Minnesota", country="US")
+    berlin = PublishedPostingFactory(city="Berlin", region="Berlin", country="DE")
+    assert filtered(location="Austin, Texas") == {austin}
+    assert filtered(location="austin , texas, united states of america") == {austin}
+    assert filtered(location="Austin, Germany") == set()
+    assert filtered(location="DE") == {berlin}
+    assert filtered(location=" , ,") == set(Posting.objects.all())
+
+
 def test_country_keeps_listings_filed_under_that_country():
     serbia = PublishedPostingFactory(city="Belgrade", region="", country="RS")
     PublishedPostingFactory(city="Austin", region="Texas", country="US")
@@ -110,11 +121,12 @@ def test_each_facet_filter_keeps_only_its_choice(name, chosen, other):
 
 
 def test_company_and_company_type_filters():
-    firm = CompanyFactory(slug="lex-and-co", company_type="law_firm")
+    firm = CompanyFactory(name="Lex & Co", slug="lex-and-co", company_type="law_firm")
     startup = CompanyFactory(slug="rocket", company_type="startup")
     at_firm = PublishedPostingFactory(company=firm)
     at_startup = PublishedPostingFactory(company=startup)
     assert filtered(company="lex-and-co") == {at_firm}
+    assert filtered(company=" LEX & CO ") == {at_firm}
     assert filtered(company_type=["startup"]) == {at_startup}
     assert filtered(company="no-such-company") == set()
 
