@@ -59,8 +59,14 @@ def _key(*parts: str) -> str:
     return ":".join((settings.REDIS_KEY_PREFIX, "counters", *parts))
 
 
+# One detector for the process: its check is a pure function with an LRU cache of user agents.
+_crawlers = CrawlerDetect()
+MAX_USER_AGENT = 512
+
+
 def is_bot(user_agent: str) -> bool:
-    return not user_agent.strip() or CrawlerDetect(user_agent=user_agent).isCrawler()
+    user_agent = user_agent.strip()[:MAX_USER_AGENT]
+    return not user_agent or _crawlers.is_crawler(user_agent)
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -202,5 +208,15 @@ def _forget_batch(client: redis.Redis, counter: str, batch_key: str) -> None:
 def forget_old_flushes(older_than: timedelta = timedelta(days=7)) -> int:
     """Batch ids only guard against a re-run within minutes; a week of them is plenty."""
     cutoff = timezone.now() - older_than
-    deleted, _ = ViewCountFlush.objects.filter(flushed_at__lt=cutoff).delete()
+    old = ViewCountFlush.objects.filter(flushed_at__lt=cutoff)
+    client = get_redis()
+    if client is not None:
+        # A batch still waiting in Redis keeps its id, however old, so it is never added twice.
+        waiting = [
+            f"{counter}:{key.decode().rsplit(':', 1)[-1]}"
+            for counter in COUNTERS
+            for key in client.smembers(_key("batches", counter))
+        ]
+        old = old.exclude(batch_id__in=waiting)
+    deleted, _ = old.delete()
     return deleted

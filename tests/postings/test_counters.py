@@ -481,3 +481,20 @@ def test_flushes_running_while_visitors_arrive_neither_lose_nor_double_count(
     assert stored(committed_posting) == 40
     assert counters.pending_counts([committed_posting.pk]) == {}
     assert sum(ViewCountFlush.objects.values_list("views", flat=True)) == 40
+
+
+def test_old_flush_records_are_pruned_unless_their_batch_still_waits(db, redis_client, settings):
+    long_ago = timezone.now() - timedelta(days=30)
+    waiting = ViewCountFlush.objects.create(batch_id="views:waiting", postings=1, views=1)
+    done = ViewCountFlush.objects.create(batch_id="views:done", postings=1, views=1)
+    ViewCountFlush.objects.create(batch_id="views:recent", postings=1, views=1)
+    ViewCountFlush.objects.filter(pk__in=[waiting.pk, done.pk]).update(flushed_at=long_ago)
+    redis_client.sadd(
+        f"{settings.REDIS_KEY_PREFIX}:counters:batches:views",
+        f"{settings.REDIS_KEY_PREFIX}:counters:batch:views:waiting",
+    )
+
+    assert counters.forget_old_flushes() == 1
+
+    remaining = set(ViewCountFlush.objects.values_list("batch_id", flat=True))
+    assert remaining == {"views:waiting", "views:recent"}
