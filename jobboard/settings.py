@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "django_filters",
     "django_countries",
+    "axes",
     "accounts",
     "postings",
     "reporting",
@@ -74,6 +75,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "jobboard.urls"
@@ -175,6 +178,37 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # --- Auth -----------------------------------------------------------------------------------
 
+AUTHENTICATION_BACKENDS = [
+    # django-axes first: it refuses logins from locked-out accounts and addresses.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "employer:dashboard"
+LOGOUT_REDIRECT_URL = "postings:list"
+
+# Log-in attempts: locked per account and, separately, per address after repeated failures.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_USERNAME_FORM_FIELD = "username"
+# The same notion of "the visitor's address" as the view counter, trusting only our proxies.
+AXES_CLIENT_IP_CALLABLE = "postings.counters.client_ip"
+
+# django-ratelimit keeps its counters in the default cache.
+RATELIMIT_USE_CACHE = "default"
+
+# Email verification and invitation links stay valid this long.
+SIGNUP_LINK_MAX_AGE = timedelta(days=env.int("SIGNUP_LINK_DAYS", default=3))
+INVITATION_MAX_AGE = timedelta(days=env.int("INVITATION_DAYS", default=7))
+
+# CV uploads.
+CV_MAX_BYTES = env.int("CV_MAX_BYTES", default=5 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -195,8 +229,20 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+PRIVATE_MEDIA_ROOT = Path(env.str("PRIVATE_MEDIA_ROOT", default=str(VAR_DIR / "private")))
+MEDIA_URL = "/media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # CVs: no base URL, so nothing in it can ever be linked to; served only by a checking view.
+    # Production can point PRIVATE_STORAGE_BACKEND at object storage with private ACLs.
+    "private": {
+        "BACKEND": env.str(
+            "PRIVATE_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"
+        ),
+        "OPTIONS": {"location": str(PRIVATE_MEDIA_ROOT), "base_url": None}
+        if "FileSystemStorage" in env.str("PRIVATE_STORAGE_BACKEND", default="FileSystemStorage")
+        else {},
+    },
     "staticfiles": {
         "BACKEND": env.str(
             "STATICFILES_STORAGE",

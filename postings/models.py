@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
+from django.core.files.storage import storages
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Cast, Coalesce
@@ -19,6 +23,13 @@ from .text import render_description, summarize
 
 def slug_for(text: str, fallback: str) -> str:
     return slugify(text)[:80].strip("-") or fallback
+
+
+class CompanyQuerySet(models.QuerySet["Company"]):
+    def of_member(self, user) -> CompanyQuerySet:
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(memberships__user=user)
 
 
 class Company(models.Model):
@@ -42,7 +53,12 @@ class Company(models.Model):
     is_verified = models.BooleanField(
         default=False, help_text="Verified companies' postings publish without review."
     )
+    logo = models.ImageField(
+        upload_to="logos/", blank=True, help_text="Optional: a square PNG or JPEG, at most 1 MB."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CompanyQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "companies"
@@ -50,6 +66,38 @@ class Company(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def has_member(self, user) -> bool:
+        return user.is_authenticated and self.memberships.filter(user=user).exists()
+
+    def is_owned_by(self, user) -> bool:
+        return (
+            user.is_authenticated
+            and self.memberships.filter(user=user, role=Membership.Role.OWNER).exists()
+        )
+
+
+class Membership(models.Model):
+    """A user who may act for a company: post, edit and see applicants."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        MEMBER = "member", "Member"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "user"], name="membership_once_per_company")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} at {self.company} ({self.role})"
 
 
 class PostingQuerySet(models.QuerySet["Posting"]):
@@ -74,6 +122,12 @@ class PostingQuerySet(models.QuerySet["Posting"]):
 
     def by_company(self, company: Company) -> PostingQuerySet:
         return self.filter(company=company)
+
+    def of_member(self, user) -> PostingQuerySet:
+        """Every posting, in any status, of the companies this user belongs to."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(company__memberships__user=user)
 
     def for_cards(self) -> PostingQuerySet:
         """What a list of posting cards needs, without the long description columns."""
@@ -199,6 +253,16 @@ class Posting(models.Model):
     )
     apply_url = models.URLField(
         max_length=2000, blank=True, help_text="https://… where candidates apply."
+    )
+    applies_on_board = models.BooleanField(
+        default=False, help_text="Candidates apply here, with a CV, instead of on your site."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="postings_created",
     )
 
     view_count = models.PositiveIntegerField(default=0)
@@ -326,7 +390,7 @@ class Posting(models.Model):
 
     @property
     def can_apply(self) -> bool:
-        return self.is_open and bool(self.apply_url)
+        return self.is_open and (self.applies_on_board or bool(self.apply_url))
 
     def set_description(self, markdown_text: str) -> None:
         """Store the Markdown and its sanitized HTML and plain summary, rendered once on write."""
@@ -364,3 +428,57 @@ class ViewCountFlush(models.Model):
 
     def __str__(self) -> str:
         return f"{self.batch_id}: {self.views} views on {self.postings} postings"
+
+
+def private_storage():
+    """CVs live here: never under a public URL (STORAGES["private"])."""
+    return storages["private"]
+
+
+def cv_upload_to(instance: Application, filename: str) -> str:
+    # The candidate's file name is kept only as a label; the stored name is random.
+    return f"cvs/{instance.posting_id}/{uuid.uuid4().hex}{Path(filename).suffix.lower()[:6]}"
+
+
+class ApplicationQuerySet(models.QuerySet["Application"]):
+    def visible_to(self, user) -> ApplicationQuerySet:
+        """Applications only the owning company's members may see."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(posting__company__memberships__user=user)
+
+
+class Application(models.Model):
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        REVIEWED = "reviewed", "Reviewed"
+        SHORTLISTED = "shortlisted", "Shortlisted"
+        REJECTED = "rejected", "Rejected"
+
+    posting = models.ForeignKey(Posting, on_delete=models.CASCADE, related_name="applications")
+    name = models.CharField(max_length=150)
+    email = models.EmailField(help_text="Stored lower-cased: one application per email.")
+    phone = models.CharField(max_length=40, blank=True)
+    links = models.TextField(blank=True, help_text="Portfolio, LinkedIn, GitHub: one per line.")
+    cv = models.FileField(storage=private_storage, upload_to=cv_upload_to, max_length=300)
+    cv_name = models.CharField(max_length=200, help_text="The file name the candidate sent.")
+    cover_note = models.TextField(blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEW)
+    created_at = models.DateTimeField(auto_now_add=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApplicationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["posting", "email"], name="application_once_per_email_per_posting"
+            )
+        ]
+        indexes = [
+            models.Index("posting", "status", F("created_at").desc(), name="application_by_status")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} for {self.posting_id}"

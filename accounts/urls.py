@@ -1,0 +1,7 @@
+from django.urls import path
+
+app_name = "accounts"
+
+urlpatterns: list = [
+    # Sign-up, verification, log-in, password and company views come here.
+]

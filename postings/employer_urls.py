@@ -1,0 +1,9 @@
+"""The employer area, under /employer/: the dashboard, the posting lifecycle and applicants."""
+
+from django.urls import path
+
+app_name = "employer"
+
+urlpatterns: list = [
+    # Filled in by postings/dashboard.py (lifecycle) and postings/application_views.py.
+]
