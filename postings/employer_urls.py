@@ -1,6 +1,5 @@
 """The employer area, under /employer/: the dashboard, the posting lifecycle and applicants."""
 
-from django.urls import path
 
 app_name = "employer"
 
