@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.db import models
 from django.utils import timezone
 
+from .forms import https_formfield
 from .models import Company, Posting, ViewCountFlush
 from .services import posting_save_edit
 
@@ -17,12 +18,6 @@ class CompanyAdmin(admin.ModelAdmin):
     list_filter = ("company_type", "is_verified")
     search_fields = ("name", "slug", "website")
     prepopulated_fields = {"slug": ("name",)}
-
-
-def https_formfield(field: models.Field, **kwargs) -> forms.Field | None:
-    if isinstance(field, models.URLField):
-        kwargs.setdefault("assume_scheme", "https")
-    return field.formfield(**kwargs)
 
 
 class PostingAdminForm(forms.ModelForm):

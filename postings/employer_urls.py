@@ -1,8 +1,25 @@
 """The employer area, under /employer/: the dashboard, the posting lifecycle and applicants."""
 
+from django.urls import path
+
+from . import dashboard
 
 app_name = "employer"
 
 urlpatterns: list = [
-    # Filled in by postings/dashboard.py (lifecycle) and postings/application_views.py.
+    path("", dashboard.DashboardView.as_view(), name="dashboard"),
+    path("postings/new/", dashboard.PostingCreateView.as_view(), name="posting_create"),
+    path("postings/<int:pk>/edit/", dashboard.PostingUpdateView.as_view(), name="posting_edit"),
+    path(
+        "postings/<int:pk>/preview/", dashboard.PostingPreviewView.as_view(), name="posting_preview"
+    ),
+    path("postings/<int:pk>/publish/", dashboard.PublishView.as_view(), name="posting_publish"),
+    path("postings/<int:pk>/close/", dashboard.CloseView.as_view(), name="posting_close"),
+    path("postings/<int:pk>/reopen/", dashboard.ReopenView.as_view(), name="posting_reopen"),
+    path(
+        "postings/<int:pk>/extend/", dashboard.ExtendDeadlineView.as_view(), name="posting_extend"
+    ),
+    path(
+        "postings/<int:pk>/duplicate/", dashboard.DuplicateView.as_view(), name="posting_duplicate"
+    ),
 ]

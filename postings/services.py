@@ -1,18 +1,225 @@
 """Writes with rules attached. Keyword-only, named <thing>_<action>, called from views, the admin,
-commands and tasks alike."""
+commands and tasks alike.
+
+The rules of the posting lifecycle live here:
+- ``posted_at`` is set at the first publication and never moves again (edits, close and reopen);
+- ``updated_at`` moves only when something a candidate sees changes;
+- a company that is not verified publishes into the review queue;
+- the same role, open twice, is caught and offered as "extend the deadline" instead.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
+from django.db import transaction
 from django.utils import timezone
 
-from .models import Posting
+from .models import Company, Posting
+
+# What a candidate sees of a posting: a change to any of these moves ``updated_at``.
+CANDIDATE_FIELDS = (
+    "title", "description", "city", "region", "country", "workplace", "employment_type",
+    "seniority", "practice_area", "salary_min", "salary_max", "salary_currency", "salary_period",
+    "deadline", "apply_url", "applies_on_board",
+)  # fmt: skip
+
+CLOSE_REASONS = {
+    "filled": "The role was filled.",
+    "withdrawn": "The employer withdrew the role.",
+}
+
+_NOT_WORD = re.compile(r"[^\w]+")
+
+
+class PostingActionError(Exception):
+    """An action that the posting's state or its owner's state does not allow; says why."""
+
+
+def normalize_title(title: str) -> str:
+    return " ".join(_NOT_WORD.sub(" ", title.casefold()).split())
+
+
+def find_repost(
+    *, company: Company, title: str, city: str, country: str, exclude_pk: int | None = None
+) -> Posting | None:
+    """An open posting of the same company for the same role in the same place, if any."""
+    wanted = normalize_title(title)
+    candidates = (
+        Posting.objects.open()
+        .filter(company=company, country=country, city__iexact=city.strip())
+        .exclude(pk=exclude_pk)
+        .only("pk", "title", "slug", "deadline", "company_id")
+    )
+    return next((p for p in candidates if normalize_title(p.title) == wanted), None)
+
+
+def _candidate_view(posting: Posting) -> tuple:
+    return tuple(str(getattr(posting, name)) for name in CANDIDATE_FIELDS)
+
+
+@transaction.atomic
+def posting_save(*, posting: Posting, by, now: datetime | None = None) -> Posting:
+    """Save a new or edited posting (a draft when new), rendering its description once.
+
+    ``updated_at`` moves only for a published posting whose candidate-visible content changed.
+    """
+    now = now or timezone.now()
+    posting.set_description(posting.description)
+    if posting.pk is None:
+        posting.status = Posting.Status.DRAFT
+        posting.created_by = by
+    else:
+        before = Posting.objects.select_for_update().get(pk=posting.pk)
+        if posting.posted_at and _candidate_view(before) != _candidate_view(posting):
+            posting.updated_at = now
+        if posting.state == "expired" and posting.deadline and posting.deadline > now:
+            # A later deadline brings an expired listing back.
+            posting.status = Posting.Status.PUBLISHED
+            posting.closed_at, posting.closed_reason = None, ""
+    posting.save()
+    return posting
+
+
+@transaction.atomic
+def posting_publish(*, posting: Posting, by, now: datetime | None = None) -> Posting:
+    """Publish a draft: at once for a verified company, into the review queue otherwise."""
+    now = now or timezone.now()
+    posting = Posting.objects.select_for_update().select_related("company").get(pk=posting.pk)
+    if posting.status not in (Posting.Status.DRAFT,):
+        raise PostingActionError("Only a draft can be published.")
+    if not getattr(by, "is_email_verified", True):
+        raise PostingActionError("Confirm your email address first: we sent you a link.")
+    if posting.is_past_deadline:
+        raise PostingActionError("Its deadline has passed: set a deadline in the future first.")
+    if not (posting.applies_on_board or posting.apply_url):
+        raise PostingActionError("Say how candidates apply: on this board or by a link.")
+    repost = find_repost(
+        company=posting.company,
+        title=posting.title,
+        city=posting.city,
+        country=str(posting.country),
+        exclude_pk=posting.pk,
+    )
+    if repost is not None:
+        raise PostingActionError(
+            f"“{repost.title}” is already open. Extend its deadline instead of posting it again."
+        )
+    if posting.company.is_verified:
+        _go_live(posting, now)
+    else:
+        posting.status = Posting.Status.PENDING_REVIEW
+    posting.save()
+    return posting
+
+
+def _go_live(posting: Posting, now: datetime) -> None:
+    posting.status = Posting.Status.PUBLISHED
+    if posting.posted_at is None:  # the first publication, and only that, sets posted_at
+        posting.posted_at = now
+        posting.updated_at = now
+    posting.last_checked_at = now
+    posting.closed_at, posting.closed_reason = None, ""
+
+
+@transaction.atomic
+def posting_approve(*, posting: Posting, by, now: datetime | None = None) -> Posting:
+    """A moderator lets a posting from the review queue go live."""
+    now = now or timezone.now()
+    posting = Posting.objects.select_for_update().get(pk=posting.pk)
+    if posting.status != Posting.Status.PENDING_REVIEW:
+        raise PostingActionError("Only a posting waiting for review can be approved.")
+    _go_live(posting, now)
+    posting.save()
+    return posting
+
+
+@transaction.atomic
+def posting_close(*, posting: Posting, by, reason: str, now: datetime | None = None) -> Posting:
+    if reason not in CLOSE_REASONS:
+        raise PostingActionError("Say why the role closes: filled or withdrawn.")
+    posting = Posting.objects.select_for_update().get(pk=posting.pk)
+    if not posting.is_open:
+        raise PostingActionError("This posting is not open.")
+    posting.status = Posting.Status.CLOSED
+    posting.closed_at = now or timezone.now()
+    posting.closed_reason = CLOSE_REASONS[reason]
+    posting.save(update_fields=["status", "closed_at", "closed_reason", "modified_at"])
+    return posting
+
+
+@transaction.atomic
+def posting_reopen(
+    *, posting: Posting, by, deadline: datetime | None = None, now: datetime | None = None
+) -> Posting:
+    """Open a closed or expired posting again; posted_at stays, a new deadline is content."""
+    now = now or timezone.now()
+    posting = Posting.objects.select_for_update().select_related("company").get(pk=posting.pk)
+    if posting.state not in ("closed", "expired"):
+        raise PostingActionError("Only a closed or expired posting can be reopened.")
+    if deadline is not None:
+        if deadline <= now:
+            raise PostingActionError("The new deadline must be in the future.")
+        posting.deadline = deadline
+        posting.updated_at = now
+    elif posting.is_past_deadline:
+        raise PostingActionError("Its deadline has passed: choose a new deadline to reopen it.")
+    repost = find_repost(
+        company=posting.company,
+        title=posting.title,
+        city=posting.city,
+        country=str(posting.country),
+        exclude_pk=posting.pk,
+    )
+    if repost is not None:
+        raise PostingActionError(f"“{repost.title}” is already open; extend that one instead.")
+    if posting.company.is_verified:
+        _go_live(posting, now)
+    else:
+        posting.status = Posting.Status.PENDING_REVIEW
+    posting.save()
+    return posting
+
+
+@transaction.atomic
+def posting_extend_deadline(
+    *, posting: Posting, by, deadline: datetime, now: datetime | None = None
+) -> Posting:
+    now = now or timezone.now()
+    posting = Posting.objects.select_for_update().get(pk=posting.pk)
+    if deadline <= now:
+        raise PostingActionError("The new deadline must be in the future.")
+    if posting.deadline and deadline <= posting.deadline:
+        raise PostingActionError("Choose a deadline later than the current one.")
+    if posting.status not in (Posting.Status.DRAFT, Posting.Status.PENDING_REVIEW) and not (
+        posting.is_open or posting.state == "expired"
+    ):
+        raise PostingActionError("A closed posting is reopened, not extended.")
+    posting.deadline = deadline
+    if posting.posted_at:
+        posting.updated_at = now
+    if posting.state == "expired":
+        posting.status = Posting.Status.PUBLISHED
+        posting.closed_at, posting.closed_reason = None, ""
+    posting.save()
+    return posting
+
+
+@transaction.atomic
+def posting_duplicate(*, posting: Posting, by) -> Posting:
+    """A new draft with the same facts, no history and no deadline."""
+    copy = Posting(
+        company=posting.company,
+        **{name: getattr(posting, name) for name in CANDIDATE_FIELDS if name != "deadline"},
+    )
+    copy.title = posting.title
+    return posting_save(posting=copy, by=by)
 
 
 def posting_save_edit(*, posting: Posting, now: datetime | None = None) -> Posting:
-    """Save a posting edited by hand (the admin for now): render its description, and stamp the
-    first publication, which later edits never move."""
+    """Save a posting edited in the admin: render its description, and stamp the first
+    publication, which later edits never move."""
     now = now or timezone.now()
     posting.set_description(posting.description)
     if posting.status in Posting.PUBLIC_STATUSES and posting.posted_at is None:
