@@ -192,8 +192,11 @@ AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_USERNAME_FORM_FIELD = "username"
+# Emails are stored lower-cased, so "Ann@X.com" and "ann@x.com" count against one account.
+AXES_USERNAME_CALLABLE = "accounts.lockout.username"
 # The same notion of "the visitor's address" as the view counter, trusting only our proxies.
 AXES_CLIENT_IP_CALLABLE = "postings.counters.client_ip"
 

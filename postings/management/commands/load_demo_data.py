@@ -134,7 +134,12 @@ class Command(BaseCommand):
                 posting.salary_min = posting.salary_max = None
                 posting.salary_currency = posting.salary_period = ""
             posting.view_count = rng.randint(0, 900)
-            posting.applicant_count = rng.randint(0, 60)
+            # Applicants are real applications only, and the demo has none; listings that send
+            # candidates to the employer's site count apply clicks instead.
+            if rng.random() < 0.4:
+                posting.applies_on_board, posting.apply_url = True, ""
+            else:
+                posting.apply_click_count = rng.randint(0, 60)
             key = (company.pk, posting.slug, posting.city)
             if key in seen:
                 continue
@@ -169,7 +174,7 @@ class Command(BaseCommand):
             updated_at=now - timedelta(minutes=29),
             last_checked_at=now - timedelta(minutes=12),
             deadline=now + timedelta(days=24),  # the reference's deadline had passed while "open"
-            apply_url="https://www.perplexity.ai/hub/careers",
+            applies_on_board=True,  # "0 Applicants" on the reference: applications come here
             view_count=15,
             applicant_count=0,
         )
