@@ -119,6 +119,12 @@ class PostingForm(forms.ModelForm):
             if self.instance.deadline:
                 self.initial["deadline"] = timezone.localtime(self.instance.deadline).date()
         self.fields["salary_period"].required = False
+        self.fields["apply_url"].help_text = "Only when candidates apply on your site: https://…"
+        for field in self.fields.values():
+            choices = getattr(field, "choices", None)
+            if choices and not isinstance(field.widget, forms.RadioSelect):
+                field.choices = [("", "Choose…") if value == "" else (value, label)
+                                 for value, label in field.choices]  # fmt: skip
 
     def clean_title(self) -> str:
         title = " ".join(self.cleaned_data["title"].split())
