@@ -1,0 +1,289 @@
+"""Sign-up, the verification email and its link, the banner and "send the link again"."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.core import mail, signing
+from django.urls import reverse
+
+from accounts import services
+from accounts.factories import PASSWORD, UserFactory, VerifiedUserFactory
+from accounts.models import User
+
+pytestmark = pytest.mark.django_db
+
+SIGNUP = reverse("accounts:signup")
+GOOD_PASSWORD = "tangerine-lighthouse-42"
+
+
+def sign_up(client, **data):
+    form = {"email": "ada@example.com", "full_name": "Ada Lovelace", "password": GOOD_PASSWORD}
+    form.update(data)
+    return client.post(SIGNUP, form)
+
+
+def link_in(message) -> str:
+    return re.search(r"https?://\S+", message.body).group(0)
+
+
+def path_of(link: str) -> str:
+    return re.sub(r"^https?://[^/]+", "", link)
+
+
+def test_signup_page_shows_a_labelled_form(client):
+    response = client.get(SIGNUP)
+    assert response.status_code == 200
+    assert "accounts/signup.html" in [t.name for t in response.templates]
+    html = response.content.decode()
+    assert '<label for="id_email">Work email:</label>' in html
+    assert 'autocomplete="new-password"' in html
+
+
+def test_signup_creates_an_unverified_user_logs_them_in_and_sends_the_link(client):
+    response = sign_up(client, email="  Ada@Example.COM ")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("accounts:company_create")
+    user = User.objects.get()
+    assert user.email == "ada@example.com"
+    assert user.full_name == "Ada Lovelace"
+    assert not user.is_email_verified
+    assert user.check_password(GOOD_PASSWORD)
+    assert client.session["_auth_user_id"] == str(user.pk)
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == ["ada@example.com"]
+    assert message.subject == "Verify your email address for Jobboard"
+    assert link_in(message).startswith("http://testserver/accounts/verify/")
+
+
+def test_full_name_is_optional(client):
+    response = sign_up(client, full_name="")
+    assert response.status_code == 302
+    assert User.objects.get().full_name == ""
+
+
+def test_verification_link_verifies_once_then_says_it_was_used(client):
+    sign_up(client)
+    path = path_of(link_in(mail.outbox[0]))
+    first = client.get(path)
+    assert first.status_code == 200
+    assert "Email verified" in first.content.decode()
+    assert User.objects.get().is_email_verified
+    second = client.get(path)
+    assert second.status_code == 400
+    assert "already been used: your email address is verified" in second.content.decode()
+
+
+def test_verification_link_works_without_being_logged_in(client):
+    user = UserFactory()
+    token = services.verification_token(user)
+    response = client.get(reverse("accounts:verify", args=[token]))
+    assert response.status_code == 200
+    user.refresh_from_db()
+    assert user.is_email_verified
+    assert "Log in" in response.content.decode()
+
+
+def test_expired_verification_link_says_so_and_verifies_nothing(client, settings):
+    user = UserFactory()
+    token = services.verification_token(user)
+    settings.SIGNUP_LINK_MAX_AGE = timedelta(seconds=-1)
+    response = client.get(reverse("accounts:verify", args=[token]))
+    assert response.status_code == 400
+    assert "This link has expired" in response.content.decode()
+    user.refresh_from_db()
+    assert not user.is_email_verified
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda token: token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
+        lambda token: "x" + token,
+        lambda token: "not-a-token",
+        lambda token: "a" * 3000,
+        lambda token: "<script>alert(1)<\\script>",
+    ],
+    ids=["signature", "payload", "garbage", "huge", "html"],
+)
+def test_tampered_verification_link_says_it_is_not_valid(client, tamper):
+    user = UserFactory()
+    token = tamper(services.verification_token(user))
+    response = client.get(reverse("accounts:verify", args=[token]))
+    assert response.status_code == 400
+    assert "This link is not valid" in response.content.decode()
+    assert "<script>alert" not in response.content.decode()
+    user.refresh_from_db()
+    assert not user.is_email_verified
+
+
+def test_a_link_signed_for_another_purpose_is_not_a_verification_link(client):
+    user = UserFactory()
+    token = signing.TimestampSigner(salt="accounts.invitation").sign_object(
+        {"u": user.pk, "e": user.email}
+    )
+    response = client.get(reverse("accounts:verify", args=[token]))
+    assert response.status_code == 400
+    user.refresh_from_db()
+    assert not user.is_email_verified
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"email": "not-an-email"}, "email", "Enter a valid email address."),
+        ({"email": ""}, "email", "This field is required."),
+        ({"password": ""}, "password", "This field is required."),
+        ({"password": "short"}, "password", "This password is too short."),
+        ({"password": "12345678901"}, "password", "This password is entirely numeric."),
+        ({"password": "password123"}, "password", "This password is too common."),
+        ({"password": "ada@example.com"}, "password", "too similar to the email address"),
+        ({"email": "a" * 300 + "@example.com"}, "email", "at most 254 characters"),
+        ({"full_name": "x" * 10_000}, "full_name", "at most 150 characters"),
+        ({"password": "p" * 100_000}, "password", "at most 1024 characters"),
+    ],
+    ids=[
+        "bad-email",
+        "no-email",
+        "no-password",
+        "short",
+        "numeric",
+        "common",
+        "like-email",
+        "huge-email",
+        "huge-name",
+        "huge-password",
+    ],
+)
+def test_bad_signup_input_is_shown_next_to_its_field_and_creates_nobody(
+    client, data, field, message
+):
+    response = sign_up(client, **data)
+    assert response.status_code == 200
+    assert message in " ".join(response.context["form"].errors[field])
+    assert f'id="id_{field}_error"' in response.content.decode()
+    assert not User.objects.exists()
+    assert mail.outbox == []
+
+
+def test_signup_form_keeps_what_was_typed_and_escapes_html(client):
+    response = sign_up(client, full_name='<b onmouseover="x()">Ada</b>', password="short")
+    html = response.content.decode()
+    assert 'value="ada@example.com"' in html
+    assert 'value="&lt;b onmouseover=&quot;x()&quot;&gt;Ada&lt;/b&gt;"' in html
+    assert "<b onmouseover" not in html
+
+
+def test_signup_with_missing_fields_does_not_fail(client):
+    response = client.post(SIGNUP, {})
+    assert response.status_code == 200
+    assert set(response.context["form"].errors) == {"email", "password"}
+
+
+def test_signup_with_an_email_that_has_an_account_in_any_case_is_refused(client):
+    VerifiedUserFactory(email="ada@example.com")
+    response = sign_up(client, email="ADA@example.com")
+    assert response.status_code == 200
+    assert "An account with this email already exists" in response.content.decode()
+    assert User.objects.count() == 1
+
+
+def test_signups_from_one_address_are_rate_limited(client):
+    for n in range(10):
+        assert sign_up(client, email=f"person{n}@example.com").status_code == 302
+        client.logout()
+    response = sign_up(client, email="eleventh@example.com")
+    assert response.status_code == 429
+    assert "Wait an hour" in response.content.decode()
+    assert not User.objects.filter(email="eleventh@example.com").exists()
+
+
+def test_logged_in_user_is_sent_on_from_the_signup_page(client, owner):
+    client.force_login(owner)
+    response = client.get(SIGNUP)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("employer:dashboard")
+
+
+# --- The banner and "send the link again" ----------------------------------------------------
+
+
+def test_unverified_user_sees_the_banner_with_a_resend_button(client):
+    client.force_login(UserFactory(email="new@example.com"))
+    html = client.get(reverse("postings:list")).content.decode()
+    assert "Please verify your email address" in html
+    assert "new@example.com" in html
+    assert f'action="{reverse("accounts:verify_resend")}"' in html
+
+
+def test_verified_user_and_visitor_see_no_banner(client, owner):
+    assert "Please verify" not in client.get(reverse("postings:list")).content.decode()
+    client.force_login(owner)
+    assert "Please verify" not in client.get(reverse("postings:list")).content.decode()
+
+
+def test_resend_sends_a_fresh_link_and_returns_to_the_page(client):
+    user = UserFactory()
+    client.force_login(user)
+    response = client.post(reverse("accounts:verify_resend"), {"next": "/jobs/?q=python"})
+    assert response.status_code == 302
+    assert response["Location"] == "/jobs/?q=python"
+    assert len(mail.outbox) == 1
+    assert client.get(path_of(link_in(mail.outbox[0]))).status_code == 200
+    user.refresh_from_db()
+    assert user.is_email_verified
+
+
+def test_resend_never_redirects_off_site(client):
+    client.force_login(UserFactory())
+    response = client.post(reverse("accounts:verify_resend"), {"next": "https://evil.example/"})
+    assert response["Location"] == reverse("employer:dashboard")
+
+
+def test_resend_is_rate_limited_per_user(client):
+    client.force_login(UserFactory())
+    for _ in range(3):
+        client.post(reverse("accounts:verify_resend"))
+    response = client.post(reverse("accounts:verify_resend"), follow=True)
+    assert len(mail.outbox) == 3
+    assert "We have sent the link several times already" in response.content.decode()
+
+
+def test_resend_for_a_verified_user_sends_nothing(client, owner):
+    client.force_login(owner)
+    response = client.post(reverse("accounts:verify_resend"), follow=True)
+    assert mail.outbox == []
+    assert "already verified" in response.content.decode()
+
+
+def test_resend_needs_a_login_and_a_post(client):
+    response = client.post(reverse("accounts:verify_resend"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:login"))
+    client.force_login(UserFactory())
+    assert client.get(reverse("accounts:verify_resend")).status_code == 405
+
+
+def test_a_mail_server_failure_at_signup_still_creates_the_account(client, settings):
+    settings.EMAIL_BACKEND = "tests.accounts.test_signup.BrokenBackend"
+    response = sign_up(client)
+    assert response.status_code == 302
+    assert User.objects.filter(email="ada@example.com").exists()
+    response = client.post(reverse("accounts:verify_resend"), follow=True)
+    assert "We could not send the email just now" in response.content.decode()
+
+
+class BrokenBackend:
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def send_messages(self, messages):
+        raise ConnectionRefusedError("mail server down")
+
+
+def test_factories_password_logs_in(client):
+    user = UserFactory()
+    assert user.check_password(PASSWORD)

@@ -1,0 +1,60 @@
+"""An employer signs up, verifies the address from the email, and sets up their company."""
+
+import re
+
+import pytest
+from django.core import mail
+from playwright.sync_api import expect
+
+from postings.models import Company
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def test_employer_signs_up_verifies_the_email_creates_a_company_and_sees_it(page, live_server):
+    page.goto("/jobs/")
+    page.get_by_role("link", name="Post a job").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Post jobs on Jobboard")
+
+    page.get_by_label("Work email").fill("Grace@Initech.example")
+    page.get_by_label("Full name").fill("Grace Hopper")
+    page.get_by_label("Password").fill("short")
+    page.get_by_role("button", name="Create account").click()
+    # A weak password is refused next to its field; the rest of the form is kept.
+    expect(page.locator("#id_password_error")).to_contain_text("too short")
+    expect(page.get_by_label("Work email")).to_have_value("Grace@Initech.example")
+    page.get_by_label("Password").fill("tangerine-lighthouse-42")
+    page.get_by_role("button", name="Create account").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Tell us about your company")
+    banner = page.get_by_role("region", name="Verify your email address")
+    expect(banner).to_contain_text("grace@initech.example")
+    expect(banner.get_by_role("button", name="Send the link again")).to_be_visible()
+
+    assert len(mail.outbox) == 1
+    link = re.search(r"http://\S+/accounts/verify/\S+/", mail.outbox[0].body).group(0)
+    assert link.startswith(live_server.url)
+    page.goto(link)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Email verified")
+    expect(page.get_by_role("region", name="Verify your email address")).to_have_count(0)
+    page.get_by_role("link", name="Continue").click()
+
+    # The dashboard sends someone without a company to create one first.
+    expect(page.get_by_role("heading", level=1)).to_have_text("Tell us about your company")
+    page.get_by_label("Company name").fill("Initech")
+    page.get_by_label("Type of company").select_option(label="Startup")
+    page.get_by_label("Website").fill("initech.example")
+    page.get_by_label("Short description").fill("We make TPS reports delightful.")
+    page.get_by_role("button", name="Create company").click()
+    expect(page.get_by_text("Initech is set up.")).to_be_visible()
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Company").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Initech")
+    expect(page.get_by_label("Website")).to_have_value("https://initech.example")
+    page.get_by_role("navigation", name="Company").get_by_role("link", name="Members").click()
+    expect(page.get_by_text("grace@initech.example")).to_be_visible()
+    expect(page.get_by_text("Owner", exact=True)).to_be_visible()
+
+    company = Company.objects.get(name="Initech")
+    assert company.slug == "initech"
+    assert company.is_owned_by(company.memberships.get().user)
