@@ -4,7 +4,7 @@ from django.db import models
 from django.utils import timezone
 
 from .forms import https_formfield
-from .models import Company, Posting, ViewCountFlush
+from .models import Application, Company, Posting, ViewCountFlush
 from .services import posting_save_edit
 
 # Links typed without a scheme are https (Django 6's default, and the only one we want).
@@ -60,3 +60,21 @@ class PostingAdmin(admin.ModelAdmin):
 class ViewCountFlushAdmin(admin.ModelAdmin):
     list_display = ("batch_id", "postings", "views", "flushed_at")
     readonly_fields = ("batch_id", "postings", "views", "flushed_at")
+
+
+@admin.register(Application)
+class ApplicationAdmin(admin.ModelAdmin):
+    """Moderators see who applied where; the CV itself is for the company's members only."""
+
+    list_display = ("name", "email", "posting", "status", "created_at")
+    list_filter = ("status",)
+    search_fields = ("name", "email", "posting__title", "posting__company__name")
+    list_select_related = ("posting__company",)
+    raw_id_fields = ("posting",)
+    date_hierarchy = "created_at"
+    # The private storage has no URL, and a CV is not the moderators' to read.
+    exclude = ("cv",)
+    readonly_fields = ("cv_name", "created_at", "status_changed_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False  # applications come from candidates, with a CV

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import dashboard
+from . import application_views, dashboard
 
 app_name = "employer"
 
@@ -21,5 +21,25 @@ urlpatterns: list = [
     ),
     path(
         "postings/<int:pk>/duplicate/", dashboard.DuplicateView.as_view(), name="posting_duplicate"
+    ),
+    path(
+        "postings/<int:pk>/applicants/",
+        application_views.ApplicantListView.as_view(),
+        name="applicants",
+    ),
+    path(
+        "postings/<int:pk>/applicants.csv",
+        application_views.ApplicantCSVView.as_view(),
+        name="applicants_csv",
+    ),
+    path(
+        "applications/<int:pk>/status/",
+        application_views.ApplicationStatusView.as_view(),
+        name="application_status",
+    ),
+    path(
+        "applications/<int:pk>/cv/",
+        application_views.ApplicationCVView.as_view(),
+        name="application_cv",
     ),
 ]

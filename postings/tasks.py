@@ -9,3 +9,17 @@ def flush_view_counts() -> int:
     added = counters.flush("views") + counters.flush("applies")
     counters.forget_old_flushes()
     return added
+
+
+@shared_task
+def send_application_emails(application_id: int, site_url: str = "") -> int:
+    """Confirm an application to the candidate and tell the company (each at most once)."""
+    from .applications import application_notify
+    from .models import Application
+
+    application = (
+        Application.objects.select_related("posting__company").filter(pk=application_id).first()
+    )
+    if application is None:  # deleted since it was queued
+        return 0
+    return application_notify(application=application, site_url=site_url)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import application_views, views
 
 app_name = "postings"
 
@@ -8,5 +8,7 @@ urlpatterns = [
     path("", views.PostingListView.as_view(), name="list"),
     path("<int:pk>-<slug:slug>/", views.PostingDetailView.as_view(), name="detail"),
     path("<int:pk>/", views.posting_short_link, name="short"),
-    path("<int:pk>/apply/", views.posting_apply, name="apply"),
+    # The form when the listing takes applications here, else the counted external redirect.
+    path("<int:pk>/apply/", application_views.posting_apply, name="apply"),
+    path("<int:pk>/apply/thanks/", application_views.apply_thanks, name="apply_thanks"),
 ]

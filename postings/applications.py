@@ -1,0 +1,297 @@
+"""On-board applications: what a CV may be, and the writes with their rules.
+
+A candidate applies without an account. The rules kept here, whoever calls:
+- a CV is a PDF or a DOCX by its content (never by its name or the browser's word), at most
+  ``settings.CV_MAX_BYTES``;
+- one application per email and listing (case-insensitive; the database constraint is the
+  backstop for two submissions racing each other);
+- only an open listing that takes on-board applications accepts one, checked in the same
+  statement that counts it, so a listing closing meanwhile cannot slip one in.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import filetype
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.core.mail import EmailMessage, get_connection
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+
+from . import tasks
+from .models import Application, Posting
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CVKind:
+    extension: str
+    content_type: str
+    label: str
+
+
+PDF = CVKind(".pdf", "application/pdf", "PDF")
+DOCX = CVKind(
+    ".docx",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "Word (.docx)",
+)
+CV_KINDS = {kind.content_type: kind for kind in (PDF, DOCX)}
+CV_KIND_BY_EXTENSION = {kind.extension: kind for kind in (PDF, DOCX)}
+# What filetype needs to recognise a format; it never reads further.
+SIGNATURE_BYTES = 8192
+
+
+class ApplicationRefused(Exception):
+    """The listing does not take this application; the message says why, for the candidate."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class DuplicateApplication(ApplicationRefused):
+    def __init__(self, applied_at: datetime | None):
+        self.applied_at = applied_at
+        when = f" on {date_format(timezone.localtime(applied_at), 'F j, Y')}" if applied_at else ""
+        super().__init__(
+            f"You already applied to this job{when}. The employer has your application: "
+            "there is no need to send it again."
+        )
+
+
+def cv_kind(cv: UploadedFile) -> CVKind:
+    """The CV's format, from its bytes; raises ValidationError for anything else or too large."""
+    limit_mb = settings.CV_MAX_BYTES / (1024 * 1024)
+    if cv.size is None or cv.size > settings.CV_MAX_BYTES:
+        raise ValidationError(
+            f"Your CV is larger than {limit_mb:g} MB. Please send a smaller file.",
+            code="too_large",
+        )
+    if cv.size == 0:
+        raise ValidationError("Your CV file is empty.", code="empty")
+    cv.seek(0)
+    head = cv.read(SIGNATURE_BYTES)
+    cv.seek(0)
+    guessed = filetype.guess(head)
+    mime = guessed.mime if guessed else None
+    kind = CV_KINDS.get(mime) if mime else None
+    # filetype reads only the first entries' names, and some writers order them differently;
+    # either way a DOCX must really be a zip holding a Word document.
+    if kind is DOCX or mime == "application/zip":
+        kind = DOCX if _is_word_document(cv) else None
+    if kind is None:
+        raise ValidationError(
+            "Your CV must be a PDF or a Word (.docx) document. This file is neither, "
+            "whatever its name says.",
+            code="file_type",
+        )
+    return kind
+
+
+def _is_word_document(cv: UploadedFile) -> bool:
+    try:
+        with zipfile.ZipFile(cv) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
+    finally:
+        cv.seek(0)
+    return {"[Content_Types].xml", "word/document.xml"} <= names
+
+
+def clean_file_name(name: str, extension: str, fallback: str = "cv") -> str:
+    """The candidate's file name, made safe to show and to offer as a download name.
+
+    Keeps letters (any script), digits, spaces, dots, dashes and underscores of the last path
+    part, and ends it with the extension the content really has.
+    """
+    stem = Path(name.replace("\\", "/")).name
+    stem = unicodedata.normalize("NFC", stem)
+    if stem.lower().endswith(extension):
+        stem = stem[: -len(extension)]
+    stem = re.sub(r"[^\w .-]+", "_", stem)
+    stem = re.sub(r"\s+", " ", stem).strip(" ._-")[:100]
+    return f"{stem or fallback}{extension}"
+
+
+def application_submit(
+    *,
+    posting: Posting,
+    name: str,
+    email: str,
+    cv: UploadedFile,
+    phone: str = "",
+    links: str = "",
+    cover_note: str = "",
+    site_url: str = "",
+) -> Application:
+    """Store an application with its CV, count it, and mail the candidate and the company.
+
+    ``site_url`` (e.g. https://jobs.example) makes the links in the emails absolute.
+    Raises ApplicationRefused (closed listing, duplicate) or ValidationError (the CV).
+    """
+    email = email.strip().lower()
+    kind = cv_kind(cv)
+    previous = previous_application(posting=posting, email=email)
+    if previous is not None:
+        raise DuplicateApplication(previous.created_at)
+
+    original_name = clean_file_name(cv.name or "", kind.extension)[:200]
+    cv.name = f"cv{kind.extension}"  # the stored name is random; this only gives the suffix
+    application = Application(
+        posting=posting,
+        name=name.strip(),
+        email=email,
+        phone=phone.strip(),
+        links=links.strip(),
+        cover_note=cover_note.strip(),
+        cv=cv,
+        cv_name=original_name,
+    )
+    try:
+        with transaction.atomic():
+            counted = (
+                Posting.objects.open()
+                .filter(pk=posting.pk, applies_on_board=True)
+                .update(applicant_count=F("applicant_count") + 1)
+            )
+            if not counted:
+                raise ApplicationRefused(refusal_reason(posting))
+            application.save()
+            tasks.send_application_emails.delay_on_commit(application.pk, site_url)
+    except IntegrityError:
+        _delete_stored_cv(application)
+        previous = previous_application(posting=posting, email=email)
+        if previous is None:
+            raise
+        raise DuplicateApplication(previous.created_at) from None
+    except BaseException:
+        _delete_stored_cv(application)
+        raise
+    posting.refresh_from_db(fields=["applicant_count"])
+    logger.info("application %s to posting %s", application.pk, posting.pk)
+    return application
+
+
+def previous_application(*, posting: Posting, email: str) -> Application | None:
+    return Application.objects.filter(posting=posting, email=email.strip().lower()).first()
+
+
+def refusal_reason(posting: Posting) -> str:
+    """Why a listing takes no application now, in the candidate's words."""
+    posting.refresh_from_db(fields=["status", "deadline", "applies_on_board"])
+    if posting.status == Posting.Status.CLOSED:
+        return "This job is closed: it no longer takes applications."
+    if posting.state == "expired":
+        return "This job's application deadline has passed: it no longer takes applications."
+    if posting.status != Posting.Status.PUBLISHED:
+        return "This job is not published, so it does not take applications."
+    if not posting.applies_on_board:
+        return "This job takes applications on the employer's own site, not here."
+    return "This job does not take applications right now."
+
+
+def _delete_stored_cv(application: Application) -> None:
+    """A CV saved before its row failed to commit would be orphaned in private storage."""
+    if application.cv and getattr(application.cv, "_committed", False):
+        try:
+            application.cv.storage.delete(application.cv.name)
+        except OSError:
+            logger.exception("could not delete the CV of a refused application")
+
+
+def application_set_status(*, application: Application, status: str, by) -> Application:
+    """Move an application to another status (new, reviewed, shortlisted, rejected)."""
+    if status not in Application.Status.values:
+        raise ValidationError(f"Unknown status {status!r}.", code="invalid_status")
+    if status == application.status:
+        return application
+    application.status = status
+    application.status_changed_at = timezone.now()
+    application.save(update_fields=["status", "status_changed_at"])
+    logger.info("application %s set to %s by user %s", application.pk, status, by.pk)
+    return application
+
+
+def link_lines(links: str) -> list[str]:
+    return [line.strip() for line in links.splitlines() if line.strip()]
+
+
+def web_links(links: str) -> list[str]:
+    """The lines safe to make clickable: http(s) only, never javascript: or data:."""
+    return [line for line in link_lines(links) if line.lower().startswith(("https://", "http://"))]
+
+
+# Once per application and email: a retried or duplicated task does not mail anyone twice.
+MAILED_MARK_SECONDS = 7 * 24 * 3600
+
+
+def application_notify(*, application: Application, site_url: str = "") -> int:
+    """Confirm the application to the candidate and tell the company's members about it.
+
+    Returns how many messages went out (0 when this ran before).
+    """
+    posting = application.posting
+    context = {
+        "application": application,
+        "posting": posting,
+        "company": posting.company,
+        "links": link_lines(application.links),
+        "site_name": settings.SITE_NAME,
+        "posting_url": site_url + posting.get_absolute_url(),
+        "applicants_url": site_url + reverse("employer:applicants", args=[posting.pk]),
+    }
+    messages, kinds = [], []
+    if _first_time(application, "confirmation"):
+        kinds.append("confirmation")
+        messages.append(_email("application_confirmation", context, to=[application.email]))
+    if _first_time(application, "received"):
+        kinds.append("received")
+        members = posting.company.memberships.filter(user__is_active=True).select_related("user")
+        # One message per member: colleagues' addresses are not shown to each other.
+        messages += [
+            _email("application_received", context, to=[m.user.email], reply_to=[application.email])
+            for m in members
+        ]
+    if not messages:
+        return 0
+    try:
+        with get_connection() as connection:
+            return connection.send_messages(messages) or 0
+    except Exception:
+        # Let a retry send them: forget that they were sent.
+        cache.delete_many([_mailed_key(application, kind) for kind in kinds])
+        raise
+
+
+def _mailed_key(application: Application, kind: str) -> str:
+    return f"application-mailed:{application.pk}:{kind}"
+
+
+def _first_time(application: Application, kind: str) -> bool:
+    return cache.add(_mailed_key(application, kind), 1, timeout=MAILED_MARK_SECONDS)
+
+
+def _email(template: str, context: dict, **kwargs) -> EmailMessage:
+    subject = render_to_string(f"postings/email/{template}_subject.txt", context)
+    return EmailMessage(
+        subject=" ".join(subject.split()),  # one line: a header cannot hold a newline
+        body=render_to_string(f"postings/email/{template}.txt", context),
+        **kwargs,
+    )
