@@ -69,6 +69,9 @@ class PostingDetailView(DetailView):
         posting = self.object
         pending = counters.pending_counts([posting.pk], "views")
         context["view_count"] = posting.view_count + pending.get(posting.pk, 0)
+        if not posting.applies_on_board:  # candidates apply elsewhere: we only see their clicks
+            clicks = counters.pending_counts([posting.pk], "applies")
+            context["apply_click_count"] = posting.apply_click_count + clicks.get(posting.pk, 0)
         context["back_query"] = back_to_list_query(self.request.GET)
         context["share_url"] = self.request.build_absolute_uri(posting.get_absolute_url())
         context["report_email"] = settings.REPORT_EMAIL

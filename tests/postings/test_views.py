@@ -248,6 +248,7 @@ def test_detail_page_shows_every_fact(visitor):
         deadline=now + timedelta(days=3, hours=1),
         view_count=15,
         applicant_count=2,
+        applies_on_board=True,  # "applicants" are applications here; elsewhere, apply clicks
     )
     response = visitor.get(posting.get_absolute_url())
     html = response.content.decode()
