@@ -21,6 +21,7 @@ PASSWORD_MAX_LENGTH = 1024
 def email_field(**kwargs) -> forms.EmailField:
     return forms.EmailField(
         max_length=254,
+        error_messages={"required": "Enter an email address."},
         widget=forms.EmailInput(attrs={"autocomplete": "email", "spellcheck": "false"}),
         **kwargs,
     )
@@ -39,6 +40,7 @@ class SignupForm(forms.Form):
         label="Password",
         strip=False,
         max_length=PASSWORD_MAX_LENGTH,
+        error_messages={"required": "Choose a password."},
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text="At least 8 characters; not only numbers, and not a common password.",
     )
@@ -73,6 +75,7 @@ class LoginForm(AuthenticationForm):
     username = forms.CharField(
         label="Email",
         max_length=254,
+        error_messages={"required": "Enter the email you signed up with."},
         widget=forms.EmailInput(
             attrs={"autofocus": True, "autocomplete": "email", "spellcheck": "false"}
         ),
@@ -81,6 +84,7 @@ class LoginForm(AuthenticationForm):
         label="Password",
         strip=False,
         max_length=PASSWORD_MAX_LENGTH,
+        error_messages={"required": "Enter your password."},
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
     error_messages = {
@@ -121,6 +125,12 @@ class LogoField(forms.ImageField):
         return image_file
 
 
+class LogoInput(forms.ClearableFileInput):
+    initial_text = "Now"
+    input_text = "Replace with"
+    clear_checkbox_label = "Remove the logo"
+
+
 class CurrentLogo:
     """The saved logo as the file input shows it, linked through our logo view: media files
     have no public URL of their own."""
@@ -139,10 +149,14 @@ class CompanyForm(forms.Form):
     name = forms.CharField(
         label="Company name",
         max_length=200,
+        error_messages={"required": "Enter the company's name."},
         widget=forms.TextInput(attrs={"autocomplete": "organization"}),
     )
     company_type = forms.ChoiceField(
-        label="Type of company", choices=Company.CompanyType.choices, initial="corporation"
+        label="Type of company",
+        choices=Company.CompanyType.choices,
+        initial="corporation",
+        error_messages={"required": "Choose the type of company."},
     )
     website = forms.URLField(
         label="Website",
@@ -163,9 +177,7 @@ class CompanyForm(forms.Form):
         label="Logo",
         required=False,
         help_text="Optional: a square PNG, JPEG, GIF or WebP image, at most 1 MB.",
-        widget=forms.ClearableFileInput(
-            attrs={"accept": "image/png,image/jpeg,image/gif,image/webp"}
-        ),
+        widget=LogoInput(attrs={"accept": "image/png,image/jpeg,image/gif,image/webp"}),
     )
 
     def service_kwargs(self) -> dict:

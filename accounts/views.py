@@ -105,10 +105,17 @@ def refuse_too_often(view: FormView, form) -> HttpResponse:
     return response
 
 
+class PlainLabelsMixin:
+    """Labels without Django's trailing colon, as on the rest of the site."""
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "label_suffix": ""}
+
+
 # --- Sign-up and verification ----------------------------------------------------------------
 
 
-class SignupView(FormView):
+class SignupView(PlainLabelsMixin, FormView):
     form_class = SignupForm
     template_name = "accounts/signup.html"
 
@@ -219,7 +226,7 @@ class ResendVerificationView(LoginRequiredMixin, View):
 # --- Log-in and passwords (Django's views, our templates) ------------------------------------
 
 
-class LoginView(auth_views.LoginView):
+class LoginView(PlainLabelsMixin, auth_views.LoginView):
     form_class = LoginForm
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
@@ -233,7 +240,7 @@ class LoginView(auth_views.LoginView):
         return context
 
 
-class PasswordResetView(auth_views.PasswordResetView):
+class PasswordResetView(PlainLabelsMixin, auth_views.PasswordResetView):
     template_name = "accounts/password_reset_form.html"
     email_template_name = "accounts/email/password_reset.txt"
     subject_template_name = "accounts/email/password_reset_subject.txt"
@@ -246,7 +253,7 @@ class PasswordResetView(auth_views.PasswordResetView):
         return super().form_valid(form)
 
 
-class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+class PasswordResetConfirmView(PlainLabelsMixin, auth_views.PasswordResetConfirmView):
     template_name = "accounts/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password_reset_complete")
 
@@ -258,7 +265,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         return response
 
 
-class PasswordChangeView(auth_views.PasswordChangeView):
+class PasswordChangeView(PlainLabelsMixin, auth_views.PasswordChangeView):
     template_name = "accounts/password_change_form.html"
     success_url = reverse_lazy("accounts:password_change_done")
 
@@ -266,7 +273,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 # --- The company -----------------------------------------------------------------------------
 
 
-class CompanyCreateView(LoginRequiredMixin, FormView):
+class CompanyCreateView(PlainLabelsMixin, LoginRequiredMixin, FormView):
     form_class = CompanyForm
     template_name = "accounts/company_form.html"
 
@@ -286,7 +293,7 @@ class CompanyCreateView(LoginRequiredMixin, FormView):
         return redirect(home_url())
 
 
-class CompanyUpdateView(EmployerRequiredMixin, FormView):
+class CompanyUpdateView(PlainLabelsMixin, EmployerRequiredMixin, FormView):
     """Owners change the profile; other members see it read-only."""
 
     form_class = CompanyForm
@@ -323,7 +330,7 @@ class CompanyUpdateView(EmployerRequiredMixin, FormView):
         return redirect("accounts:company")
 
 
-class CompanyMembersView(EmployerRequiredMixin, FormView):
+class CompanyMembersView(PlainLabelsMixin, EmployerRequiredMixin, FormView):
     """Everyone at the company; an owner also sees pending invitations and invites."""
 
     form_class = InviteForm

@@ -26,7 +26,7 @@ def test_login_page_asks_for_email_and_password(client):
     response = client.get(LOGIN)
     assert response.status_code == 200
     html = response.content.decode()
-    assert '<label for="id_username">Email:</label>' in html
+    assert '<label for="id_username">Email</label>' in html
     assert 'type="email" name="username"' in html
     assert 'autocomplete="current-password"' in html
     assert "<title>Log in · Jobboard</title>" in html

@@ -38,7 +38,7 @@ def test_signup_page_shows_a_labelled_form(client):
     assert response.status_code == 200
     assert "accounts/signup.html" in [t.name for t in response.templates]
     html = response.content.decode()
-    assert '<label for="id_email">Work email:</label>' in html
+    assert '<label for="id_email">Work email</label>' in html
     assert 'autocomplete="new-password"' in html
 
 
@@ -135,8 +135,8 @@ def test_a_link_signed_for_another_purpose_is_not_a_verification_link(client):
     ("data", "field", "message"),
     [
         ({"email": "not-an-email"}, "email", "Enter a valid email address."),
-        ({"email": ""}, "email", "This field is required."),
-        ({"password": ""}, "password", "This field is required."),
+        ({"email": ""}, "email", "Enter an email address."),
+        ({"password": ""}, "password", "Choose a password."),
         ({"password": "short"}, "password", "This password is too short."),
         ({"password": "12345678901"}, "password", "This password is entirely numeric."),
         ({"password": "password123"}, "password", "This password is too common."),
