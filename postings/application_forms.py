@@ -30,6 +30,7 @@ class ApplicationForm(forms.Form):
     name = forms.CharField(
         label="Full name",
         max_length=150,
+        help_text="As on your CV.",
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
     email = forms.EmailField(
