@@ -77,6 +77,10 @@ class ApplicationForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
     )
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")  # plain labels, as on the rest of the public site
+        super().__init__(*args, **kwargs)
+
     def clean_name(self) -> str:
         return one_line(self.cleaned_data["name"], "name")
 
