@@ -236,13 +236,14 @@ PRIVATE_MEDIA_ROOT = Path(env.str("PRIVATE_MEDIA_ROOT", default=str(VAR_DIR / "p
 MEDIA_URL = "/media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    # CVs: no base URL, so nothing in it can ever be linked to; served only by a checking view.
+    # CVs: a storage with no URLs at all, so nothing in it can be linked to; served only by a
+    # view that checks who asks.
     # Production can point PRIVATE_STORAGE_BACKEND at object storage with private ACLs.
     "private": {
         "BACKEND": env.str(
-            "PRIVATE_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"
+            "PRIVATE_STORAGE_BACKEND", default="postings.storage.PrivateFileSystemStorage"
         ),
-        "OPTIONS": {"location": str(PRIVATE_MEDIA_ROOT), "base_url": None}
+        "OPTIONS": {"location": str(PRIVATE_MEDIA_ROOT)}
         if "FileSystemStorage" in env.str("PRIVATE_STORAGE_BACKEND", default="FileSystemStorage")
         else {},
     },

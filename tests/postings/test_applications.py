@@ -12,7 +12,6 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
@@ -40,6 +39,7 @@ from postings.factories import (
     RemovedPostingFactory,
 )
 from postings.models import Application, Membership, Posting
+from postings.storage import PrivateFileSystemStorage
 from postings.tasks import send_application_emails
 
 pytestmark = pytest.mark.django_db
@@ -69,7 +69,7 @@ def _plain_static_files(settings):
 @pytest.fixture(autouse=True)
 def cv_storage(tmp_path, monkeypatch):
     """CVs go to a private directory of this test, never to var/private."""
-    storage = FileSystemStorage(location=tmp_path / "private", base_url=None)
+    storage = PrivateFileSystemStorage(location=tmp_path / "private")
     monkeypatch.setattr(Application._meta.get_field("cv"), "storage", storage)
     return storage
 
@@ -83,7 +83,7 @@ def _eager_tasks():
     celery_app.conf.task_always_eager = before
 
 
-def stored_files(storage: FileSystemStorage) -> list[str]:
+def stored_files(storage: PrivateFileSystemStorage) -> list[str]:
     root = storage.path("")
     return [os.path.join(d, f) for d, _, files in os.walk(root) for f in files]
 
@@ -839,6 +839,8 @@ def test_cvs_are_stored_outside_the_public_media_and_no_address_serves_them(
     for who in ("anonymous", "member"):
         client = client_for(users[who])
         assert client.get(f"{settings.MEDIA_URL}{application.cv.name}").status_code == 404
+    with pytest.raises(ValueError, match="no URL"):
+        application.cv.url  # noqa: B018 - the private storage refuses to make one
 
 
 # --- CSV export -----------------------------------------------------------------------------------
