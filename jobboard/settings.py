@@ -125,15 +125,23 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
 if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="jobboard"),
-        }
+    _redis_cache = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="jobboard"),
     }
+    CACHES = {"default": _redis_cache, "counters": _redis_cache}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        # "Already counted today" marks: far more of them than the default cache's 300 entries,
+        # or old marks are evicted and reloads count again.
+        "counters": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "counters",
+            "OPTIONS": {"MAX_ENTRIES": 1_000_000, "CULL_FREQUENCY": 10},
+        },
+    }
 
 # Prefix for the raw Redis keys the view counter keeps (the cache has its own prefix).
 REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="jobboard")
@@ -173,6 +181,8 @@ POSTINGS_COUNT_CAP = env.int("POSTINGS_COUNT_CAP", default=1000)
 POSTINGS_MAX_OFFSET_PAGE = env.int("POSTINGS_MAX_OFFSET_PAGE", default=25)
 # How long facet counts beside the filters may be reused (they say "about" when cached).
 FACET_CACHE_SECONDS = env.int("FACET_CACHE_SECONDS", default=60)
+# Views (and apply clicks) counted per listing and day from one address, whatever its browsers.
+COUNTS_PER_ADDRESS_PER_DAY = env.int("COUNTS_PER_ADDRESS_PER_DAY", default=3)
 # Number of trusted reverse proxies in front of the app; 0 means trust REMOTE_ADDR only.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 

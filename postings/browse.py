@@ -12,6 +12,8 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +29,8 @@ from django.utils.dateparse import parse_datetime
 from .filters import POSTED_CHOICES, POSTED_WITHIN, PostingFilter
 from .models import Company, Posting
 from .search import with_rank
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -283,6 +287,11 @@ def _page_by_offset(result: JobList, queryset, per_page: int, base_query: str, *
             result.next_query = _join(base_query, page=number + 1, after=cursor)
         elif number < max_page:
             result.next_query = _join(base_query, page=number + 1)
+        else:
+            result.notices.append(
+                f"These are the best {max_page * per_page:,} matches. Add words to your search, "
+                "or sort by newest, to see more."
+            )
 
 
 def _page_by_cursor(result, queryset, sort, value, pk, forward, per_page, base_query):
@@ -353,12 +362,9 @@ def facets_for(params: QueryDict, filterset: PostingFilter) -> list[Facet]:
 
     Cached for ``FACET_CACHE_SECONDS`` per filter combination: the numbers may be that old.
     """
-    filter_query = _encode(params, exclude=LIST_PARAMS)
-    key = "facets:" + hashlib.sha256(filter_query.encode()).hexdigest()
-    counts = cache.get(key)
-    if counts is None:
-        counts = _count_facets(params)
-        cache.set(key, counts, settings.FACET_CACHE_SECONDS)
+    canonical = canonical_filters(filterset)
+    key = "facets:" + hashlib.sha256(canonical.urlencode().encode()).hexdigest()
+    counts = _cached(key, lambda: _count_facets(canonical))
     cleaned = filterset.form.cleaned_data
     facets = []
     for name, _column, choices in FACETS:
@@ -385,6 +391,51 @@ def facets_for(params: QueryDict, filterset: PostingFilter) -> list[Facet]:
         )
     )
     return facets
+
+
+def canonical_filters(filterset: PostingFilter) -> QueryDict:
+    """The valid filters only, normalized, so that "?q=Engineer&utm_source=x" and "?q=engineer"
+    share one cache entry and junk parameters cannot force a recount."""
+    canonical = QueryDict(mutable=True)
+    for name, value in sorted(filterset.active_filters.items()):
+        if isinstance(value, list | tuple):
+            canonical.setlist(name, sorted(str(v) for v in value))
+        elif isinstance(value, bool):
+            canonical[name] = "1"
+        elif isinstance(value, str):
+            canonical[name] = " ".join(value.casefold().split())
+        else:
+            canonical[name] = str(value)
+    return canonical
+
+
+def _cached(key: str, compute):
+    """Fresh for FACET_CACHE_SECONDS; after that one request recounts while others get the
+    previous numbers. A cache that is down means counting every time, never an error."""
+    now = time.time()
+    try:
+        entry = cache.get(key)
+    except Exception:
+        logger.exception("facet cache unavailable")
+        return compute()
+    if entry is not None:
+        counts, counted_at = entry
+        if now - counted_at < settings.FACET_CACHE_SECONDS or not _lock(f"{key}:lock"):
+            return counts
+    counts = compute()
+    try:
+        cache.set(key, (counts, now), settings.FACET_CACHE_SECONDS * 10)
+        cache.delete(f"{key}:lock")
+    except Exception:
+        logger.exception("facet cache unavailable")
+    return counts
+
+
+def _lock(key: str) -> bool:
+    try:
+        return cache.add(key, 1, 30)
+    except Exception:
+        return True
 
 
 def _without(params: QueryDict, name: str) -> QueryDict:

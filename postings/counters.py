@@ -23,7 +23,7 @@ from functools import lru_cache
 import redis
 from crawlerdetect import CrawlerDetect
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, IntegerField, When
 from django.http import HttpRequest
@@ -82,10 +82,7 @@ def client_ip(request: HttpRequest) -> str:
 
 def visitor_fingerprint(request: HttpRequest) -> str:
     """A salted hash of address and browser: enough to count a visitor once, never stored raw."""
-    raw = "|".join(
-        (settings.SECRET_KEY, client_ip(request), request.META.get("HTTP_USER_AGENT", ""))
-    )
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+    return _hashed(f"{client_ip(request)}|{request.META.get('HTTP_USER_AGENT', '')}")
 
 
 def count_once(request: HttpRequest, posting_id: int, counter: str = "views") -> bool:
@@ -95,12 +92,27 @@ def count_once(request: HttpRequest, posting_id: int, counter: str = "views") ->
     """
     if counter not in COUNTERS:
         raise ValueError(f"unknown counter {counter!r}")
-    if is_bot(request.META.get("HTTP_USER_AGENT", "")):
+    if request.method != "GET" or is_bot(request.META.get("HTTP_USER_AGENT", "")):
         return False
+    try:
+        return _count_once(request, posting_id, counter)
+    except Exception:  # a counter must never take the page down with it (Redis away, ...)
+        logger.exception("could not count a %s for posting %s", counter, posting_id)
+        return False
+
+
+def _count_once(request: HttpRequest, posting_id: int, counter: str) -> bool:
+    day = int(timedelta(days=1).total_seconds())
     today = timezone.now().date().isoformat()
+    seen = caches["counters"]
     seen_key = f"seen:{counter}:{posting_id}:{today}:{visitor_fingerprint(request)}"
     # cache.add is atomic (SET NX on Redis): of many concurrent reloads, exactly one wins.
-    if not cache.add(seen_key, 1, timeout=int(timedelta(days=1).total_seconds())):
+    if not seen.add(seen_key, 1, timeout=day):
+        return False
+    # One address changing its user agent is still one household or office, not a crowd.
+    address_key = f"per-address:{counter}:{posting_id}:{today}:{_hashed(client_ip(request))}"
+    seen.add(address_key, 0, timeout=day)
+    if seen.incr(address_key) > settings.COUNTS_PER_ADDRESS_PER_DAY:
         return False
     client = get_redis()
     if client is not None:
@@ -112,8 +124,23 @@ def count_once(request: HttpRequest, posting_id: int, counter: str = "views") ->
     return True
 
 
+def _hashed(value: str) -> str:
+    return hashlib.sha256(f"{settings.SECRET_KEY}|{value}".encode()).hexdigest()[:32]
+
+
 def pending_counts(posting_ids: Iterable[int], counter: str = "views") -> dict[int, int]:
-    """Counts still buffered in Redis (pending and in-flight batches), to add to stored ones."""
+    """Counts still buffered in Redis (pending and in-flight batches), to add to stored ones.
+
+    With Redis away this is empty: the page shows the stored counts rather than failing.
+    """
+    try:
+        return _pending_counts(posting_ids, counter)
+    except redis.RedisError:
+        logger.exception("could not read buffered %s counts", counter)
+        return {}
+
+
+def _pending_counts(posting_ids: Iterable[int], counter: str) -> dict[int, int]:
     client = get_redis()
     ids = [str(i) for i in posting_ids]
     if client is None or not ids:

@@ -87,6 +87,26 @@ CURRENCY = {"US": "USD", "GB": "GBP", "CA": "CAD", "AU": "AUD", "CH": "CHF", "SE
             "PL": "PLN", "IN": "INR", "BR": "BRL", "SG": "SGD", "RS": "RSD"}  # fmt: skip
 
 
+# Roughly how many of each currency a euro buys, so that a salary reads as a salary there.
+PER_EURO = {"USD": 1.1, "GBP": 0.85, "CAD": 1.5, "AUD": 1.6, "CHF": 0.95, "SEK": 11,
+            "PLN": 4.3, "INR": 90, "BRL": 5.5, "SGD": 1.45, "RSD": 117, "EUR": 1}  # fmt: skip
+# ...and how pay compares: a mid-level role does not pay the same in Bangalore and Zurich.
+PAY_LEVEL = {"US": 1.4, "CH": 1.5, "GB": 1.0, "CA": 1.0, "AU": 1.1, "SE": 0.9, "PL": 0.5,
+             "IN": 0.3, "BR": 0.4, "SG": 1.1, "RS": 0.4, "PT": 0.6, "ES": 0.7}  # fmt: skip
+
+
+def has_pay(o) -> bool:
+    return o.salary_min is not None or o.salary_max is not None
+
+
+def yearly_salary(o, end: int) -> int | None:
+    if o.employment_type == "volunteer":
+        return None
+    currency = CURRENCY.get(o.country, "EUR")
+    amount = SALARY_BY_LEVEL[o.seniority][end] * PER_EURO[currency] * PAY_LEVEL.get(o.country, 0.9)
+    return int(round(amount, -3)) or 1000
+
+
 def description_markdown(o) -> str:
     """A description with the sections a real listing has, from a factory's resolved params."""
     duties = "\n".join(f"- {line}" for line in o.duties)
@@ -172,10 +192,12 @@ class DraftPostingFactory(factory.django.DjangoModelFactory):
     description = factory.LazyAttribute(description_markdown)
     description_html = factory.LazyAttribute(lambda o: render_description(o.description))
     summary = factory.LazyAttribute(lambda o: summarize(o.description_html))
-    salary_min = factory.LazyAttribute(lambda o: SALARY_BY_LEVEL[o.seniority][0])
-    salary_max = factory.LazyAttribute(lambda o: SALARY_BY_LEVEL[o.seniority][1])
-    salary_currency = factory.LazyAttribute(lambda o: CURRENCY.get(o.country, "EUR"))
-    salary_period = Posting.SalaryPeriod.YEAR
+    salary_min = factory.LazyAttribute(lambda o: yearly_salary(o, 0))
+    salary_max = factory.LazyAttribute(lambda o: yearly_salary(o, 1))
+    salary_currency = factory.LazyAttribute(
+        lambda o: CURRENCY.get(o.country, "EUR") if has_pay(o) else ""
+    )
+    salary_period = factory.LazyAttribute(lambda o: Posting.SalaryPeriod.YEAR if has_pay(o) else "")
     apply_url = factory.LazyAttribute(
         lambda o: f"{o.company.website or 'https://careers.example'}/careers/{o.slug}"
     )

@@ -21,6 +21,25 @@ MAX_KEYWORDS_LENGTH = 200
 MAX_SALARY = 100_000_000
 
 
+# What people type for a country that the ISO list names otherwise.
+COUNTRY_ALIASES = {
+    "usa": "US", "us": "US", "united states": "US", "america": "US", "uk": "GB",
+    "great britain": "GB", "britain": "GB", "holland": "NL", "the netherlands": "NL",
+    "south korea": "KR", "korea": "KR", "russia": "RU", "uae": "AE", "czechia": "CZ",
+}  # fmt: skip
+
+
+def country_codes(text: str) -> list[str]:
+    """ISO codes a place name may mean: a country's name, its two-letter code or a common alias."""
+    folded = text.strip().casefold()
+    codes = [code for code, label in countries if label.casefold() == folded]
+    if len(folded) == 2 and folded.upper() in dict(countries):
+        codes.append(folded.upper())
+    if folded in COUNTRY_ALIASES:
+        codes.append(COUNTRY_ALIASES[folded])
+    return sorted(set(codes))
+
+
 class CheckboxFilter(django_filters.BooleanFilter):
     """A tick box: present means yes, absent means no (a browser sends "on")."""
 
@@ -45,23 +64,26 @@ class PostingFilter(django_filters.FilterSet):
         label="Country", choices=countries, empty_label="Any country"
     )
     workplace = django_filters.MultipleChoiceFilter(
-        choices=Posting.Workplace.choices, widget=forms.CheckboxSelectMultiple
+        distinct=False, choices=Posting.Workplace.choices, widget=forms.CheckboxSelectMultiple
     )
     employment_type = django_filters.MultipleChoiceFilter(
+        distinct=False,
         label="Employment type",
         choices=Posting.EmploymentType.choices,
         widget=forms.CheckboxSelectMultiple,
     )
     seniority = django_filters.MultipleChoiceFilter(
-        choices=Posting.Seniority.choices, widget=forms.CheckboxSelectMultiple
+        distinct=False, choices=Posting.Seniority.choices, widget=forms.CheckboxSelectMultiple
     )
     practice_area = django_filters.MultipleChoiceFilter(
+        distinct=False,
         label="Practice area",
         choices=Posting.PracticeArea.choices,
         widget=forms.CheckboxSelectMultiple,
     )
     company = django_filters.CharFilter(label="Company", method="filter_company", max_length=200)
     company_type = django_filters.MultipleChoiceFilter(
+        distinct=False,
         label="Company type",
         field_name="company__company_type",
         choices=Company.CompanyType.choices,
@@ -121,9 +143,7 @@ class PostingFilter(django_filters.FilterSet):
             if not part:
                 continue
             matches = Q(city__iexact=part) | Q(region__iexact=part)
-            codes = [code for code, label in countries if label.casefold() == part.casefold()]
-            if len(part) == 2 and part.upper() in dict(countries):
-                codes.append(part.upper())
+            codes = country_codes(part)
             if codes:
                 matches |= Q(country__in=codes)
             queryset = queryset.filter(matches)
@@ -133,7 +153,7 @@ class PostingFilter(django_filters.FilterSet):
         return queryset.posted_since(timezone.now() - POSTED_WITHIN[value])
 
     def filter_salary_min(self, queryset: PostingQuerySet, name: str, value: int | None):
-        if value is None:
+        if not value:  # 0 asks for nothing, so it hides nothing (not even unstated salaries)
             return queryset
         return queryset.filter(salary_yearly_max__gte=value)
 

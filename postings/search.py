@@ -49,6 +49,8 @@ def _plain_filter(queryset, text: str):
         match = (
             Q(title__icontains=word)
             | Q(company__name__icontains=word)
+            | Q(city__icontains=word)
+            | Q(region__icontains=word)
             | Q(description__icontains=word)
         )
         queryset = queryset.exclude(match) if exclude else queryset.filter(match)

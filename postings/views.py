@@ -16,7 +16,11 @@ class PostingListView(TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["jobs"] = browse(self.request.GET)
+        context["jobs"] = jobs = browse(self.request.GET)
+        # The filters in the side panel that are on (the search bar's own are shown there).
+        context["filter_count"] = len(
+            set(jobs.filterset.active_filters) - {"q", "location", "country"}
+        )
         # Each card links back here, so "Back to jobs" returns to this exact page of results.
         context["back"] = self.request.GET.urlencode()
         return context
@@ -99,5 +103,9 @@ def posting_apply(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def posting_short_link(request: HttpRequest, pk: int) -> HttpResponse:
-    posting = get_object_or_404(Posting.objects.exclude(status=Posting.Status.DRAFT), pk=pk)
-    return HttpResponseRedirect(posting.get_absolute_url(), status=301)
+    """/jobs/42/ leads to the listing's full address; an unpublished one is simply not found."""
+    posting = get_object_or_404(
+        Posting.objects.filter(status__in=[*Posting.PUBLIC_STATUSES, Posting.Status.REMOVED]),
+        pk=pk,
+    )
+    return HttpResponseRedirect(posting.get_absolute_url())

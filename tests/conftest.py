@@ -18,7 +18,7 @@ import os
 import factory.random
 import pytest
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 
 from postings import counters
 
@@ -79,15 +79,20 @@ def delete_counter_keys() -> None:
         client.delete(*keys)
 
 
+def clear_caches() -> None:
+    for alias in settings.CACHES:
+        caches[alias].clear()
+
+
 @pytest.fixture(autouse=True)
 def clean_slate():
     """Every test starts with an empty cache, no buffered counts and the same factory data."""
     counters.get_redis.cache_clear()
-    cache.clear()
+    clear_caches()
     delete_counter_keys()
     factory.random.reseed_random(FACTORY_SEED)
     yield
-    cache.clear()
+    clear_caches()
     delete_counter_keys()
     counters.get_redis.cache_clear()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 
 from django import template
@@ -19,10 +20,15 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def span(delta: timedelta) -> str:
-    """A duration in the one unit a person would use: "29 minutes", "59 days", "3 months"."""
-    seconds = int(abs(delta.total_seconds()))
-    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+def span(delta: timedelta, *, ahead: bool = False) -> str:
+    """A duration in the one unit a person would use: "29 minutes", "59 days", "3 months".
+
+    Times ahead round up (a deadline 23 days 20 hours away "closes in 24 days"); times past
+    round down ("posted 59 days ago" until the 60th day is complete).
+    """
+    seconds = abs(delta.total_seconds())
+    whole = math.ceil if ahead else math.floor
+    minutes, hours, days = whole(seconds / 60), whole(seconds / 3600), whole(seconds / 86400)
     if minutes < 60:
         return _plural(max(minutes, 1), "minute")
     if hours < 24:
@@ -42,7 +48,7 @@ def relative(moment: datetime | None, now: datetime | None = None) -> str:
     delta = now - moment
     if abs(delta.total_seconds()) < 60:
         return "just now"
-    return f"{span(delta)} ago" if delta.total_seconds() > 0 else f"in {span(delta)}"
+    return f"{span(delta)} ago" if delta.total_seconds() > 0 else f"in {span(delta, ahead=True)}"
 
 
 def exact(moment: datetime) -> str:
@@ -62,6 +68,15 @@ def timestamp(moment: datetime | None, missing: str = "not yet") -> SafeString:
     )
 
 
+def closes_when(deadline: datetime, now: datetime | None = None) -> str:
+    """ "in 5 hours" within a day; otherwise by calendar days: "tomorrow", "in 24 days"."""
+    now = now or timezone.now()
+    if deadline - now < timedelta(days=1):
+        return f"in {span(deadline - now, ahead=True)}"
+    days = (timezone.localtime(deadline).date() - timezone.localtime(now).date()).days
+    return "tomorrow" if days == 1 else f"in {_plural(days, 'day')}"
+
+
 @register.simple_tag
 def deadline_state(posting: Posting) -> SafeString:
     """ "closes in 3 days", "closes in 5 hours", "closed on Aug 23, 2026", "no deadline"."""
@@ -70,11 +85,10 @@ def deadline_state(posting: Posting) -> SafeString:
         if deadline is None:
             return mark_safe('<span class="state state-open">open, no deadline</span>')
         return format_html(
-            '<span class="state state-open">closes in <time datetime="{}" title="{}">{}</time>'
-            "</span>",
+            '<span class="state state-open">closes <time datetime="{}" title="{}">{}</time></span>',
             deadline.isoformat(),
             exact(deadline),
-            span(deadline - timezone.now()),
+            closes_when(deadline),
         )
     ended = deadline if posting.state == "expired" and deadline else posting.closed_at
     if ended is None:
@@ -103,3 +117,9 @@ def salary(posting: Posting) -> str:
         amount = f"{low:,}"
     period = posting.get_salary_period_display()
     return f"{posting.salary_currency} {amount} {period}".strip()
+
+
+@register.filter
+def is_web_link(url: str) -> bool:
+    """Only http(s) links are ever put in an href, whatever got into the database."""
+    return isinstance(url, str) and url.lower().startswith(("https://", "http://"))

@@ -12,6 +12,7 @@ from postings.factories import (
     PastDeadlinePostingFactory,
     PublishedPostingFactory,
 )
+from postings.forms import end_of_day
 from postings.models import Company, Posting
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -30,7 +31,8 @@ def board():
         practice_area=Posting.PracticeArea.ENGINEERING,
         city="Berlin", region="Berlin", country="DE",
         posted_at=now - timedelta(days=59), updated_at=now - timedelta(minutes=29),
-        last_checked_at=now - timedelta(minutes=5), deadline=now + timedelta(days=3, hours=2),
+        last_checked_at=now - timedelta(minutes=5),
+        deadline=end_of_day(timezone.localdate() + timedelta(days=3)),
         salary_min=90_000, salary_max=120_000, salary_currency="EUR", salary_period="year",
     )  # fmt: skip
     PublishedPostingFactory(
@@ -150,9 +152,44 @@ def test_the_list_works_without_javascript(browser, live_server, board):
     context = browser.new_context(java_script_enabled=False, base_url=live_server.url)
     page = context.new_page()
     page.goto("/jobs/")
+    page.get_by_text("Filters", exact=True).click()  # without the script the panel starts folded
     page.get_by_role("group", name="Workplace").get_by_label("Remote").check()
     page.get_by_label("Sort by").select_option("deadline")
+    assert "sort=" not in page.url  # choosing an order does not reload the page by itself
     page.get_by_role("button", name="Apply filters").click()
     assert "sort=deadline" in page.url and "workplace=remote" in page.url
     expect(page.get_by_role("link", name="Senior Search Engineer")).to_be_visible()
     context.close()
+
+
+def test_without_javascript_the_share_buttons_that_need_it_are_not_shown(
+    browser, live_server, board
+):
+    context = browser.new_context(java_script_enabled=False, base_url=live_server.url)
+    page = context.new_page()
+    page.goto(board["remote"].get_absolute_url())
+    expect(page.get_by_role("button", name="Copy link")).to_be_hidden()
+    expect(page.get_by_role("button", name="Share…")).to_be_hidden()
+    expect(page.get_by_role("link", name="Email")).to_be_visible()
+    expect(page.get_by_label("Share")).to_have_value(
+        live_server.url + board["remote"].get_absolute_url()
+    )
+    context.close()
+
+
+def test_on_a_phone_search_results_come_before_the_filters(phone, board):
+    phone.goto("/jobs/?q=engineer&workplace=remote")
+    heading = phone.get_by_role("heading", level=1)
+    expect(heading).to_contain_text("job")
+    assert heading.bounding_box()["y"] < 844, "the results start below the first screen"
+    expect(phone.locator("summary.filters__summary")).to_contain_text("1 on")
+
+
+def test_the_sort_menu_can_be_walked_with_the_keyboard_without_reloading(page, board):
+    page.goto("/jobs/")
+    page.get_by_label("Sort by").focus()
+    page.keyboard.press("ArrowDown")
+    assert "sort=" not in page.url
+    page.get_by_role("button", name="Sort", exact=True).click()
+    assert "sort=deadline" in page.url
+    assert "q=" not in page.url and "salary_min=" not in page.url  # empty fields stay out

@@ -498,3 +498,40 @@ def test_old_flush_records_are_pruned_unless_their_batch_still_waits(db, redis_c
 
     remaining = set(ViewCountFlush.objects.values_list("batch_id", flat=True))
     assert remaining == {"views:waiting", "views:recent"}
+
+
+def test_a_visitor_is_still_remembered_after_many_others_on_the_embedded_cache(
+    without_redis, posting
+):
+    first = counters.count_once(visit(ip="203.0.113.1"), posting.pk)
+    for n in range(600):  # more than a default local-memory cache keeps
+        counters.count_once(visit(ip=f"198.51.{n // 250}.{n % 250}"), posting.pk)
+    again = counters.count_once(visit(ip="203.0.113.1"), posting.pk)
+    assert first and not again
+    assert total(posting) == 601
+
+
+def test_one_address_counts_at_most_a_few_visitors_a_day_however_many_browsers(
+    shape, posting, settings
+):
+    settings.COUNTS_PER_ADDRESS_PER_DAY = 3
+    counted = [
+        counters.count_once(visit(ip="203.0.113.7", user_agent=f"{BROWSER} v{n}"), posting.pk)
+        for n in range(20)
+    ]
+    assert counted.count(True) == 3
+    assert total(posting) == 3
+
+
+def test_a_counter_that_cannot_reach_its_store_does_not_break_the_page(posting, monkeypatch):
+    def down(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(counters, "_count_once", down)
+    assert counters.count_once(visit(ip="203.0.113.9"), posting.pk) is False
+
+
+def test_head_requests_are_not_counted(shape, posting):
+    request = RequestFactory().head("/jobs/", REMOTE_ADDR="203.0.113.5", HTTP_USER_AGENT=BROWSER)
+    assert counters.count_once(request, posting.pk) is False
+    assert total(posting) == 0

@@ -146,11 +146,14 @@ def test_minimum_salary_compares_the_yearly_top_of_each_range_whatever_its_perio
     hourly = PublishedPostingFactory(salary_min=30, salary_max=40, salary_period="hour")  # 83,200
     yearly = PublishedPostingFactory(salary_min=50_000, salary_max=80_000, salary_period="year")
     monthly = PublishedPostingFactory(salary_min=3_000, salary_max=None, salary_period="month")
-    PublishedPostingFactory(salary_min=None, salary_max=None, salary_currency="", salary_period="")
+    unstated = PublishedPostingFactory(
+        salary_min=None, salary_max=None, salary_currency="", salary_period=""
+    )
     assert filtered(salary_min=80_000) == {hourly, yearly}
     assert filtered(salary_min=83_200) == {hourly}
     assert filtered(salary_min=36_000) == {hourly, yearly, monthly}
-    assert filtered(salary_min=0) == {hourly, yearly, monthly}
+    # 0 asks for nothing, so it hides nothing, not even the roles without a stated salary.
+    assert filtered(salary_min=0) == {hourly, yearly, monthly, unstated}
 
 
 @pytest.mark.parametrize(

@@ -157,7 +157,19 @@ class Command(BaseCommand):
 
     def _reference_listing(self, company: Company, now) -> int:
         """The reference page's listing, with its facts made to agree with each other."""
-        if Posting.objects.filter(company=company, slug="internship-search-backend-infra-engineer"):
+        existing = Posting.objects.filter(
+            company=company, slug="internship-search-backend-infra-engineer"
+        ).first()
+        if existing is not None:
+            # Keep the reference's timeline as the reference page tells it, whenever the demo
+            # is loaded again, so it never drifts into reading closed.
+            Posting.objects.filter(pk=existing.pk).update(
+                posted_at=now - timedelta(days=59),
+                updated_at=now - timedelta(minutes=29),
+                last_checked_at=now - timedelta(minutes=12),
+                deadline=now + timedelta(days=24),
+                status=Posting.Status.PUBLISHED,
+            )
             return 0
         posting = Posting(
             company=company,
