@@ -58,3 +58,52 @@ def test_employer_signs_up_verifies_the_email_creates_a_company_and_sees_it(page
     company = Company.objects.get(name="Initech")
     assert company.slug == "initech"
     assert company.is_owned_by(company.memberships.get().user)
+
+    # Post a role: a draft first, then published. A new company's posting waits for review.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your postings")
+    page.get_by_role("link", name="Post a job").first.click()
+    page.get_by_label("Title").fill("TPS Report Engineer")
+    page.get_by_label("Position (seniority)").select_option(label="Senior")
+    page.get_by_label("Employment type").select_option(label="Full time")
+    page.get_by_label("Practice area").select_option(label="Engineering")
+    page.get_by_label("Workplace").select_option(label="Hybrid")
+    page.get_by_label("City").fill("Austin")
+    page.get_by_label("Country").select_option("US")
+    page.get_by_label("Here, on this board, with their CV").check()
+    page.get_by_label("Description").fill("## The role\n\nMake **TPS reports** delightful.")
+    page.get_by_role("button", name="Preview description").click()
+    expect(page.locator(".preview strong")).to_have_text("TPS reports")
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.get_by_text("Draft saved.")).to_be_visible()
+
+    row = page.locator("tr", has_text="TPS Report Engineer")
+    row.get_by_role("button", name="Publish").click()
+    expect(page.get_by_text("is waiting for review")).to_be_visible()
+    page.goto("/jobs/")
+    expect(page.get_by_role("link", name="TPS Report Engineer")).to_have_count(0)
+
+    # A moderator verifies the company (the moderation screens come later: the admin does it),
+    # and from then on its postings publish at once.
+    company.is_verified = True
+    company.save()
+    page.goto("/employer/")
+    page.locator("tr", has_text="TPS Report Engineer").get_by_role(
+        "button", name="Duplicate"
+    ).click()
+    draft_row = page.locator("tr", has_text="Draft").filter(has_text="TPS Report Engineer")
+    expect(draft_row).to_have_count(1)
+    from postings.models import Posting
+    from postings.services import posting_approve
+
+    posting_approve(posting=Posting.objects.get(status="pending_review"), by=None)
+    page.goto("/jobs/?q=TPS")
+    expect(page.get_by_role("link", name="TPS Report Engineer")).to_be_visible()
+    page.get_by_role("link", name="TPS Report Engineer").click()
+    expect(page.locator("dl.facts")).to_contain_text("Austin, United States of America")
+    expect(page.locator(".posting__stats")).to_contain_text("0 applicants")
+
+    # Publishing the duplicate of an open role is caught and offered as an extension instead.
+    page.goto("/employer/")
+    page.locator("tr", has_text="Draft").get_by_role("button", name="Publish").click()
+    expect(page.get_by_text("Extend its deadline instead")).to_be_visible()
