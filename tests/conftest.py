@@ -85,6 +85,15 @@ def clear_caches() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _plain_static_files(settings):
+    """Pages render {% static %} from static/ itself: a fresh clone has no collected manifest."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(autouse=True)
 def clean_slate():
     """Every test starts with an empty cache, no buffered counts and the same factory data."""
     counters.get_redis.cache_clear()

@@ -35,15 +35,6 @@ def browser():
         browser.close()
 
 
-@pytest.fixture(autouse=True)
-def _plain_static_files(settings):
-    # The live server serves static files itself; there is no collectstatic manifest in tests.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 @pytest.fixture
 def page(browser, live_server):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)

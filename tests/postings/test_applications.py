@@ -59,14 +59,6 @@ EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 
 
 
 @pytest.fixture(autouse=True)
-def _plain_static_files(settings):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
-@pytest.fixture(autouse=True)
 def cv_storage(tmp_path, monkeypatch):
     """CVs go to a private directory of this test, never to var/private."""
     storage = PrivateFileSystemStorage(location=tmp_path / "private")

@@ -26,14 +26,6 @@ pytestmark = pytest.mark.django_db
 User = get_user_model()
 
 
-@pytest.fixture(autouse=True)
-def _plain_static_files(settings):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 def make_member(company, email="owner@example.com", role=Membership.Role.OWNER, verified=True):
     user = User.objects.create_user(email=email, password="correct horse battery staple")
     if verified:

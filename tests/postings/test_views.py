@@ -33,14 +33,6 @@ BROWSER_UA = (
 LIST_URL = reverse("postings:list")
 
 
-@pytest.fixture(autouse=True)
-def _plain_static_files(settings):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 @pytest.fixture(params=["anonymous", "candidate", "staff"])
 def visitor(request, client):
     """Every public page is the same for anyone: no account, a plain account, or staff."""
