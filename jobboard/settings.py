@@ -47,6 +47,8 @@ elif not DEBUG and (
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[]) or ["localhost", "127.0.0.1", "[::1]"]
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_NAME = env.str("SITE_NAME", default="Jobboard")
+# The site's own address, for links in emails sent with no request at hand (tasks, safety net).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -181,6 +183,8 @@ POSTINGS_COUNT_CAP = env.int("POSTINGS_COUNT_CAP", default=1000)
 POSTINGS_MAX_OFFSET_PAGE = env.int("POSTINGS_MAX_OFFSET_PAGE", default=25)
 # How long facet counts beside the filters may be reused (they say "about" when cached).
 FACET_CACHE_SECONDS = env.int("FACET_CACHE_SECONDS", default=60)
+# The safety net hides a listing reported as fake or unsafe by this many distinct visitors in 24 h.
+SAFETY_NET_REPORTS = env.int("SAFETY_NET_REPORTS", default=3)
 # Views (and apply clicks) counted per listing and day from one address, whatever its browsers.
 COUNTS_PER_ADDRESS_PER_DAY = env.int("COUNTS_PER_ADDRESS_PER_DAY", default=3)
 # Number of trusted reverse proxies in front of the app; 0 means trust REMOTE_ADDR only.
