@@ -284,8 +284,6 @@ EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Jobboard <jobs@localhost>")
-# Where "Report this job" writes to until the reporting form takes over.
-REPORT_EMAIL = env.str("REPORT_EMAIL", default="reports@localhost")
 
 # --- Security -------------------------------------------------------------------------------
 

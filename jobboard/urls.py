@@ -7,6 +7,7 @@ from .health import healthz
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="postings:list", query_string=True), name="home"),
     path("jobs/", include("postings.urls")),
+    path("jobs/", include("reporting.urls")),
     path("employer/", include("postings.employer_urls")),
     path("accounts/", include("accounts.urls")),
     path("healthz/", healthz, name="healthz"),

@@ -124,6 +124,11 @@ def _count_once(request: HttpRequest, posting_id: int, counter: str) -> bool:
     return True
 
 
+def address_hash(address: str) -> str:
+    """A salted hash of an address: enough to tell visitors apart, never the address itself."""
+    return _hashed(address)
+
+
 def _hashed(value: str) -> str:
     return hashlib.sha256(f"{settings.SECRET_KEY}|{value}".encode()).hexdigest()[:32]
 

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect
@@ -78,12 +77,6 @@ class PostingDetailView(DetailView):
             context["apply_click_count"] = posting.apply_click_count + clicks.get(posting.pk, 0)
         context["back_query"] = back_to_list_query(self.request.GET)
         context["share_url"] = self.request.build_absolute_uri(posting.get_absolute_url())
-        context["report_email"] = settings.REPORT_EMAIL
-        context["report_subject"] = f"Report: job {posting.pk}, {posting.title}"[:200]
-        context["report_body"] = (
-            f"Listing: {context['share_url']}\n"
-            "What is wrong (inaccurate, closed, fake, duplicated, unsafe, other)?\n\n"
-        )
         return context
 
 

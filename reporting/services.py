@@ -13,6 +13,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from postings.counters import address_hash, client_ip
 from postings.models import Posting
 
 from .models import ModerationAction, Report
@@ -47,6 +48,12 @@ def report_submit(
     if reason in Report.DANGEROUS:
         safety_net_check(posting=posting)
     return report, True
+
+
+def reporter_of(request) -> str:
+    """Who reports, for counting distinct reporters: a salted hash of the address alone, so a
+    visitor cannot become several reporters by switching browsers. Never the raw address."""
+    return address_hash(client_ip(request))
 
 
 def distinct_dangerous_reporters(*, posting: Posting, now: datetime | None = None) -> int:

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from django import forms
+from django.conf import settings
+from django.http.request import validate_host
+from django.urls import Resolver404, resolve
+
+from postings.models import Posting
+
+from .models import Report
+
+MAX_DETAILS = 2000
+
+
+class ReportForm(forms.Form):
+    reason = forms.ChoiceField(
+        label="What is wrong?", choices=Report.Reason.choices, widget=forms.RadioSelect
+    )
+    details = forms.CharField(
+        label="Details (optional)",
+        required=False,
+        max_length=MAX_DETAILS,
+        widget=forms.Textarea(attrs={"rows": 4, "maxlength": MAX_DETAILS}),
+    )
+    duplicate_of = forms.CharField(
+        label="Link to the other listing (for a duplicate)",
+        required=False,
+        max_length=500,
+        help_text="Optional: the address of the same job on this site.",
+    )
+    email = forms.EmailField(
+        label="Your email (optional)",
+        required=False,
+        max_length=254,
+        help_text="Only if you would like us to follow up.",
+    )
+    # A field people never see: only bots fill it in.
+    website = forms.CharField(required=False, max_length=200)
+
+    def __init__(self, *args, posting: Posting, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.posting = posting
+
+    @property
+    def is_bot(self) -> bool:
+        return bool(self.data.get("website"))
+
+    def clean_duplicate_of(self) -> Posting | None:
+        link = self.cleaned_data["duplicate_of"].strip()
+        if not link:
+            return None
+        parts = urlparse(link)
+        match = None
+        on_this_site = not parts.netloc or validate_host(
+            parts.hostname or "", settings.ALLOWED_HOSTS
+        )
+        if on_this_site:
+            try:
+                match = resolve(parts.path or "/")
+            except Resolver404:
+                match = None
+        pk = match.kwargs.get("pk") if match and match.url_name in ("detail", "short") else None
+        other = Posting.objects.public().filter(pk=pk).first() if pk else None
+        if other is None:
+            raise forms.ValidationError(
+                "That is not the address of a listing on this site; copy it from the other "
+                "listing's page, or leave the field empty."
+            )
+        if other.pk == self.posting.pk:
+            raise forms.ValidationError("That is this listing; give the address of the other one.")
+        return other
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("reason") != Report.Reason.DUPLICATED:
+            cleaned["duplicate_of"] = None
+        return cleaned
