@@ -111,6 +111,7 @@ class PostingForm(forms.ModelForm):
         widgets = {"apply_url": forms.URLInput(attrs={"placeholder": "https://"})}
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")  # labels without colons, like the rest of the site
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["apply_by"].initial = (

@@ -40,6 +40,7 @@ class ReportForm(forms.Form):
     website = forms.CharField(required=False, max_length=200)
 
     def __init__(self, *args, posting: Posting, **kwargs):
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.posting = posting
 
