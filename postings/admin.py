@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from .forms import https_formfield
 from .models import Application, Company, Posting, ViewCountFlush
-from .services import posting_save_edit
+from .services import company_verify, posting_approve, posting_save_edit
 
 # Links typed without a scheme are https (Django 6's default, and the only one we want).
 HTTPS_URLS = {models.URLField: {"assume_scheme": "https"}}
@@ -18,6 +18,18 @@ class CompanyAdmin(admin.ModelAdmin):
     list_filter = ("company_type", "is_verified")
     search_fields = ("name", "slug", "website")
     prepopulated_fields = {"slug": ("name",)}
+    actions = ["verify"]
+
+    @admin.action(description="Verify (their waiting postings go live, later ones publish at once)")
+    def verify(self, request, queryset) -> None:
+        approved = sum(len(company_verify(company=c, by=request.user)) for c in queryset)
+        self.message_user(request, f"Verified {queryset.count()}; {approved} postings went live.")
+
+    def save_model(self, request, obj, form, change) -> None:
+        newly_verified = change and "is_verified" in form.changed_data and obj.is_verified
+        super().save_model(request, obj, form, change)
+        if newly_verified:
+            company_verify(company=obj, by=request.user)
 
 
 class PostingAdminForm(forms.ModelForm):
@@ -51,6 +63,15 @@ class PostingAdmin(admin.ModelAdmin):
     raw_id_fields = ("company",)
     date_hierarchy = "posted_at"
     readonly_fields = ("view_count", "applicant_count", "apply_click_count", "created_at")
+
+    actions = ["approve"]
+
+    @admin.action(description="Approve (waiting for review → live)")
+    def approve(self, request, queryset) -> None:
+        waiting = queryset.filter(status=Posting.Status.PENDING_REVIEW)
+        for posting in waiting:
+            posting_approve(posting=posting, by=request.user)
+        self.message_user(request, f"{len(waiting)} postings are live.")
 
     def save_model(self, request, obj, form, change) -> None:
         posting_save_edit(posting=obj)

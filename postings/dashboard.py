@@ -20,6 +20,11 @@ from .permissions import EmployerRequiredMixin
 from .text import render_description
 
 
+def own_postings(user) -> QuerySet[Posting]:
+    """The user's companies' postings, less those a moderator removed: nothing to act on."""
+    return Posting.objects.of_member(user).exclude(status=Posting.Status.REMOVED)
+
+
 class DashboardView(EmployerRequiredMixin, ListView):
     template_name = "postings/dashboard.html"
     context_object_name = "postings"
@@ -74,8 +79,15 @@ class PostingFormMixin(EmployerRequiredMixin):
         )
         if repost is not None:
             return self.render_to_response(self.get_context_data(form=form, repost=repost))
-        services.posting_save(posting=posting, by=self.request.user)
-        messages.success(self.request, self.success_message)
+        was_public = posting.pk is not None and posting.status == Posting.Status.PUBLISHED
+        saved = services.posting_save(posting=posting, by=self.request.user)
+        message = self.success_message
+        if was_public and saved.status == Posting.Status.PENDING_REVIEW:
+            message = (
+                "Changes saved. Because the wording changed, the listing waits for a moderator's "
+                "review again before it is public."
+            )
+        messages.success(self.request, message)
         return redirect("employer:dashboard")
 
     def get_context_data(self, **kwargs):
@@ -93,7 +105,7 @@ class PostingUpdateView(PostingFormMixin, UpdateView):
     success_message = "Changes saved."
 
     def get_queryset(self) -> QuerySet[Posting]:
-        return Posting.objects.of_member(self.request.user).exclude(status=Posting.Status.REMOVED)
+        return own_postings(self.request.user)
 
 
 class PostingPreviewView(EmployerRequiredMixin, DetailView):
@@ -103,7 +115,7 @@ class PostingPreviewView(EmployerRequiredMixin, DetailView):
     context_object_name = "posting"
 
     def get_queryset(self) -> QuerySet[Posting]:
-        return Posting.objects.of_member(self.request.user).select_related("company")
+        return own_postings(self.request.user).select_related("company")
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -121,7 +133,7 @@ class PostingActionView(EmployerRequiredMixin, View):
     form_class: type | None = None
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        posting = get_object_or_404(Posting.objects.of_member(request.user), pk=pk)
+        posting = get_object_or_404(own_postings(request.user), pk=pk)
         form = self.form_class(request.POST) if self.form_class else None
         if form is not None and not form.is_valid():
             for errors in form.errors.values():
@@ -148,6 +160,12 @@ class PublishView(PostingActionView):
                 "first postings before they go public."
             )
         return f"“{posting.title}” is live."
+
+
+class WithdrawView(PostingActionView):
+    def act(self, posting, request, data):
+        services.posting_withdraw(posting=posting, by=request.user)
+        return f"“{posting.title}” is a draft again: change it, then publish when ready."
 
 
 class CloseView(PostingActionView):

@@ -41,7 +41,14 @@ def end_of_day(day: date) -> datetime:
 
 
 class DeadlineField(forms.DateField):
+    """A day, closing at its end. ``require_future=False`` leaves the future check to the form
+    (an edit that keeps an old deadline is not a new deadline)."""
+
     widget = forms.DateInput(attrs={"type": "date"})
+
+    def __init__(self, *args, require_future: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.require_future = require_future
 
     def clean(self, value):
         day = super().clean(value)
@@ -50,7 +57,7 @@ class DeadlineField(forms.DateField):
         if day.year > timezone.now().year + 2:
             raise forms.ValidationError("Choose a deadline within the next two years.")
         deadline = end_of_day(day)
-        if deadline <= timezone.now():
+        if self.require_future and deadline <= timezone.now():
             raise forms.ValidationError("The deadline must be in the future.")
         return deadline
 
@@ -77,6 +84,7 @@ class PostingForm(forms.ModelForm):
     deadline = DeadlineField(
         label="Application deadline",
         required=False,
+        require_future=False,
         help_text="Applications close at the end of this day. Leave empty for no deadline.",
     )
     salary_min = forms.IntegerField(
@@ -127,6 +135,24 @@ class PostingForm(forms.ModelForm):
                 field.choices = [("", "Choose…") if value == "" else (value, label)
                                  for value, label in field.choices]  # fmt: skip
 
+    def clean_deadline(self):
+        deadline = self.cleaned_data.get("deadline")
+        kept = self.instance.deadline
+        if (
+            deadline
+            and kept
+            and timezone.localtime(kept).date() == timezone.localtime(deadline).date()
+        ):
+            return kept  # the same day as before: unchanged, even if it has passed
+        if deadline and deadline <= timezone.now():
+            raise forms.ValidationError("The deadline must be in the future.")
+        return deadline
+
+    def clean_description(self) -> str:
+        # Browsers send textarea lines ending in \r\n; stored text uses \n, so an untouched
+        # description compares equal and does not count as an update.
+        return self.cleaned_data["description"].replace("\r\n", "\n").replace("\r", "\n")
+
     def clean_title(self) -> str:
         title = " ".join(self.cleaned_data["title"].split())
         if len(title) < 3:
@@ -161,7 +187,13 @@ class PostingForm(forms.ModelForm):
         self.instance.applies_on_board = self.cleaned_data.get("apply_by") == self.ApplyBy.ON_BOARD
         if self.instance.applies_on_board:
             self.cleaned_data["apply_url"] = ""
+        already = {name: list(errors) for name, errors in self._errors.items()}
         super()._post_clean()
+        # A field the form already explained keeps that one message: the model's checks run on
+        # what was valid, so they would repeat it ("which currency") or misread a rejected value
+        # as empty ("needs the city").
+        for name, errors in already.items():
+            self._errors[name] = self.error_class(errors)
 
 
 class CloseForm(forms.Form):

@@ -394,6 +394,7 @@ class Posting(models.Model):
 
     def set_description(self, markdown_text: str) -> None:
         """Store the Markdown and its sanitized HTML and plain summary, rendered once on write."""
+        markdown_text = (markdown_text or "").replace("\r\n", "\n")
         self.description = markdown_text
         self.description_html = render_description(markdown_text)
         self.summary = summarize(self.description_html)

@@ -59,33 +59,51 @@ def _candidate_view(posting: Posting) -> tuple:
     return tuple(str(getattr(posting, name)) for name in CANDIDATE_FIELDS)
 
 
+# What a moderator approved when letting an unverified company's listing go live.
+REVIEWED_FIELDS = ("title", "description", "apply_url", "applies_on_board")
+
+
+def _reviewed_view(posting: Posting) -> tuple:
+    return tuple(str(getattr(posting, name)) for name in REVIEWED_FIELDS)
+
+
 @transaction.atomic
 def posting_save(*, posting: Posting, by, now: datetime | None = None) -> Posting:
     """Save a new or edited posting (a draft when new), rendering its description once.
 
-    ``updated_at`` moves only for a published posting whose candidate-visible content changed.
+    An edit writes only what a candidate sees onto the current row, so a colleague's close or
+    applications that arrived meanwhile are kept. ``updated_at`` moves only when that content
+    really changed; an unverified company's live listing whose words changed goes back to review.
     """
     now = now or timezone.now()
     posting.set_description(posting.description)
     if posting.pk is None:
         posting.status = Posting.Status.DRAFT
         posting.created_by = by
-    else:
-        before = Posting.objects.select_for_update().get(pk=posting.pk)
-        if posting.posted_at and _candidate_view(before) != _candidate_view(posting):
-            posting.updated_at = now
-        if posting.state == "expired" and posting.deadline and posting.deadline > now:
-            # A later deadline brings an expired listing back.
-            posting.status = Posting.Status.PUBLISHED
-            posting.closed_at, posting.closed_reason = None, ""
-    posting.save()
-    return posting
+        posting.save()
+        return posting
+    current = Posting.objects.select_for_update().select_related("company").get(pk=posting.pk)
+    changed = _candidate_view(current) != _candidate_view(posting)
+    reworded = _reviewed_view(current) != _reviewed_view(posting)
+    for name in (*CANDIDATE_FIELDS, "description_html", "summary"):
+        setattr(current, name, getattr(posting, name))
+    if changed and current.posted_at:
+        current.updated_at = now
+    if current.state == "expired" and current.deadline and current.deadline > now:
+        current.status = Posting.Status.PUBLISHED  # a later deadline brings it back
+        current.closed_at, current.closed_reason = None, ""
+    if reworded and current.is_open and not current.company.is_verified:
+        current.status = Posting.Status.PENDING_REVIEW
+    current.save()
+    return current
 
 
 @transaction.atomic
 def posting_publish(*, posting: Posting, by, now: datetime | None = None) -> Posting:
     """Publish a draft: at once for a verified company, into the review queue otherwise."""
     now = now or timezone.now()
+    # Lock the company first: two drafts of one role published at once must not both go live.
+    Company.objects.select_for_update().filter(pk=posting.company_id).first()
     posting = Posting.objects.select_for_update().select_related("company").get(pk=posting.pk)
     if posting.status not in (Posting.Status.DRAFT,):
         raise PostingActionError("Only a draft can be published.")
@@ -136,6 +154,27 @@ def posting_approve(*, posting: Posting, by, now: datetime | None = None) -> Pos
 
 
 @transaction.atomic
+def posting_withdraw(*, posting: Posting, by) -> Posting:
+    """Take a posting out of the review queue, back to a draft the employer can change."""
+    posting = Posting.objects.select_for_update().get(pk=posting.pk)
+    if posting.status != Posting.Status.PENDING_REVIEW:
+        raise PostingActionError("Only a posting waiting for review can be withdrawn.")
+    posting.status = Posting.Status.DRAFT
+    posting.save(update_fields=["status", "modified_at"])
+    return posting
+
+
+@transaction.atomic
+def company_verify(*, company: Company, by, now: datetime | None = None) -> list[Posting]:
+    """Mark a company verified: its waiting postings go live, and later ones publish at once."""
+    company = Company.objects.select_for_update().get(pk=company.pk)
+    company.is_verified = True
+    company.save(update_fields=["is_verified"])
+    waiting = Posting.objects.filter(company=company, status=Posting.Status.PENDING_REVIEW)
+    return [posting_approve(posting=posting, by=by, now=now) for posting in waiting]
+
+
+@transaction.atomic
 def posting_close(*, posting: Posting, by, reason: str, now: datetime | None = None) -> Posting:
     if reason not in CLOSE_REASONS:
         raise PostingActionError("Say why the role closes: filled or withdrawn.")
@@ -155,6 +194,7 @@ def posting_reopen(
 ) -> Posting:
     """Open a closed or expired posting again; posted_at stays, a new deadline is content."""
     now = now or timezone.now()
+    Company.objects.select_for_update().filter(pk=posting.company_id).first()
     posting = Posting.objects.select_for_update().select_related("company").get(pk=posting.pk)
     if posting.state not in ("closed", "expired"):
         raise PostingActionError("Only a closed or expired posting can be reopened.")

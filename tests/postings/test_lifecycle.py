@@ -366,3 +366,102 @@ def test_preview_shows_a_draft_to_its_company_only(employer_client, company, cli
     assert response.status_code == 200 and "Preview." in response.content.decode()
     assert "Secret Draft" in response.content.decode()
     assert client.get(posting.get_absolute_url()).status_code == 404
+
+
+# --- Review findings: edits keep what happened meanwhile, and change only what changed --------
+
+
+def test_an_edit_keeps_a_close_and_applications_that_happened_meanwhile(company, owner):
+    posting = PublishedPostingFactory(company=company, applicant_count=0)
+    stale = Posting.objects.get(pk=posting.pk)  # the employer's form was opened here
+    services.posting_close(posting=posting, by=owner, reason="filled")  # a colleague closes it
+    Posting.objects.filter(pk=posting.pk).update(applicant_count=2)  # two applications arrive
+    stale.title = "Renamed Role"
+    services.posting_save(posting=stale, by=owner)
+    posting.refresh_from_db()
+    assert posting.title == "Renamed Role"
+    assert posting.state == "closed" and posting.applicant_count == 2
+
+
+def test_saving_the_form_untouched_does_not_mark_the_listing_updated(employer_client, company):
+    posting = PublishedPostingFactory(
+        company=company, description="Line one\nLine two", applies_on_board=True, apply_url="",
+        deadline=timezone.now().replace(hour=9, minute=30) + timedelta(days=10),
+    )  # fmt: skip
+    updated = posting.updated_at
+    form = employer_client.get(reverse("employer:posting_edit", args=[posting.pk])).context["form"]
+    data = {name: form[name].value() or "" for name in form.fields}
+    data["description"] = data["description"].replace("\n", "\r\n")  # as a browser sends it
+    data["deadline"] = timezone.localtime(posting.deadline).date().isoformat()
+    response = employer_client.post(reverse("employer:posting_edit", args=[posting.pk]), data)
+    assert response.status_code == 302, response.context["form"].errors
+    posting.refresh_from_db()
+    assert posting.updated_at == updated
+    assert posting.description == "Line one\nLine two"
+
+
+def test_an_expired_posting_can_be_edited_without_choosing_a_new_deadline(employer_client, company):
+    posting = ExpiredPostingFactory(company=company, applies_on_board=True, apply_url="")
+    form = employer_client.get(reverse("employer:posting_edit", args=[posting.pk])).context["form"]
+    data = {name: form[name].value() or "" for name in form.fields}
+    data["deadline"] = timezone.localtime(posting.deadline).date().isoformat()
+    data["region"] = "Somewhere else"
+    response = employer_client.post(reverse("employer:posting_edit", args=[posting.pk]), data)
+    assert response.status_code == 302, response.context["form"].errors
+    posting.refresh_from_db()
+    assert posting.region == "Somewhere else" and posting.state == "expired"
+
+
+def test_rewording_an_unverified_companys_live_listing_sends_it_back_to_review(owner):
+    newcomer = CompanyFactory(is_verified=False)
+    posting = PublishedPostingFactory(company=newcomer)
+    posting.description = "Now with a different pitch: send money to apply."
+    saved = services.posting_save(posting=posting, by=owner)
+    assert saved.status == Posting.Status.PENDING_REVIEW
+    region_only = PublishedPostingFactory(company=newcomer)
+    region_only.region = "Elsewhere"
+    assert services.posting_save(posting=region_only, by=owner).is_open
+
+
+def test_a_posting_waiting_for_review_can_be_withdrawn_to_a_draft(employer_client, owner):
+    newcomer = CompanyFactory(is_verified=False)
+    waiting = DraftPostingFactory(company=newcomer, status=Posting.Status.PENDING_REVIEW)
+    owner.memberships.all().delete()
+    Membership.objects.create(company=newcomer, user=owner, role=Membership.Role.OWNER)
+    response = employer_client.post(reverse("employer:posting_withdraw", args=[waiting.pk]))
+    assert response.status_code == 302
+    waiting.refresh_from_db()
+    assert waiting.status == Posting.Status.DRAFT
+
+
+def test_verifying_a_company_lets_its_waiting_postings_go_live(owner):
+    newcomer = CompanyFactory(is_verified=False)
+    waiting = DraftPostingFactory(company=newcomer, status=Posting.Status.PENDING_REVIEW)
+    live = services.company_verify(company=newcomer, by=owner)
+    waiting.refresh_from_db()
+    assert live == [waiting] and waiting.is_open and waiting.posted_at is not None
+    newcomer.refresh_from_db()
+    assert newcomer.is_verified
+
+
+def test_a_removed_posting_cannot_be_previewed_or_duplicated(employer_client, company):
+    from postings.factories import RemovedPostingFactory
+
+    removed = RemovedPostingFactory(company=company)
+    assert (
+        employer_client.get(reverse("employer:posting_preview", args=[removed.pk])).status_code
+        == 404
+    )
+    assert (
+        employer_client.post(reverse("employer:posting_duplicate", args=[removed.pk])).status_code
+        == 404
+    )
+
+
+def test_a_salary_without_a_currency_is_explained_once(employer_client):
+    data = {**GOOD_FORM, "salary_currency": ""}
+    form = employer_client.post(reverse("employer:posting_create"), data).context["form"]
+    assert form.errors["salary_currency"] == ["Which currency is the salary in?"]
+    long_city = {**GOOD_FORM, "city": "x" * 150}
+    form = employer_client.post(reverse("employer:posting_create"), long_city).context["form"]
+    assert "needs the city" not in " ".join(form.errors["city"])
