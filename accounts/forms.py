@@ -27,6 +27,12 @@ def email_field(**kwargs) -> forms.EmailField:
     )
 
 
+def one_line(value: str) -> None:
+    """Names go into email subjects and greetings: a line break there could forge a message."""
+    if "\n" in value or "\r" in value:
+        raise forms.ValidationError("Keep this to a single line.")
+
+
 class SignupForm(forms.Form):
     email = email_field(label="Work email")
     full_name = forms.CharField(
@@ -35,6 +41,7 @@ class SignupForm(forms.Form):
         max_length=150,
         help_text="Optional: shown to colleagues who join your company.",
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
+        validators=[one_line],
     )
     password = forms.CharField(
         label="Password",
@@ -151,6 +158,7 @@ class CompanyForm(forms.Form):
         max_length=200,
         error_messages={"required": "Enter the company's name."},
         widget=forms.TextInput(attrs={"autocomplete": "organization"}),
+        validators=[one_line],
     )
     company_type = forms.ChoiceField(
         label="Type of company",

@@ -128,6 +128,10 @@ class PostingForm(forms.ModelForm):
             if self.instance.deadline:
                 self.initial["deadline"] = timezone.localtime(self.instance.deadline).date()
         self.fields["salary_period"].required = False
+        for field in self.fields.values():
+            label = str(field.label or "").lower()
+            verb = "Choose" if getattr(field, "choices", None) else "Fill in"
+            field.error_messages["required"] = f"{verb} the {label}."
         self.fields["apply_url"].help_text = "Only when candidates apply on your site: https://…"
         for field in self.fields.values():
             choices = getattr(field, "choices", None)

@@ -287,3 +287,11 @@ class BrokenBackend:
 def test_factories_password_logs_in(client):
     user = UserFactory()
     assert user.check_password(PASSWORD)
+
+
+def test_a_name_with_a_line_break_is_refused_because_it_goes_into_emails(client):
+    response = client.post(
+        reverse("accounts:signup"),
+        {"email": "eve@example.com", "full_name": "Eve\nSubject: pay now", "password": "x" * 20},
+    )
+    assert "single line" in response.content.decode()

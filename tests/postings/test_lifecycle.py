@@ -289,7 +289,7 @@ def test_preview_renders_the_description_without_saving(employer_client):
         ({"apply_by": "link", "apply_url": "http://plain.example/jobs"}, "apply_url", "https://"),
         ({"apply_by": "link", "apply_url": "javascript:alert(1)"}, "apply_url", "valid URL"),
         ({"salary_min": "1e999"}, "salary_min", "whole number"),
-        ({"title": ""}, "title", "required"),
+        ({"title": ""}, "title", "Fill in the title."),
         ({"description": "x" * 20_001}, "description", "at most 20000"),
         ({"deadline": "not a date"}, "deadline", "valid date"),
     ],
