@@ -141,7 +141,7 @@ def test_candidate_applies_with_a_pdf_and_the_employer_sees_and_downloads_it(
     filters.get_by_role("link", name="Shortlisted").click()
     expect(employer.get_by_role("row", name="Ann Example")).to_be_visible()
     filters.get_by_role("link", name="New").click()
-    expect(employer.get_by_text("No applicants marked new")).to_be_visible()
+    expect(employer.get_by_text("No applicants marked “new”")).to_be_visible()
     employer.context.close()
 
     # Another company's member cannot get the CV, nor the applicants page.
