@@ -10,6 +10,7 @@ urlpatterns = [
     path("jobs/", include("reporting.urls")),
     path("employer/", include("postings.employer_urls")),
     path("accounts/", include("accounts.urls")),
+    path("moderation/", include("reporting.moderation_urls")),
     path("healthz/", healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,264 @@
+"""The moderators' pages: the queue of reported listings, one listing's history, the approval
+queue, and the actions they take. Every action is a POST with a note and goes through a service
+in services.py, which writes the audit row."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.db.models import Case, Count, IntegerField, Min, Q, Value, When
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import View
+from django.views.generic import DetailView, ListView
+
+from postings.models import Company, Posting
+
+from . import services
+from .models import ModerationAction, Report
+from .moderation_forms import BulkForm, NoteForm, QueueFilterForm
+
+URGENCY = Case(
+    *[When(reason=reason, then=Value(rank)) for reason, rank in Report.URGENCY.items()],
+    default=Value(max(Report.URGENCY.values()) + 1),
+    output_field=IntegerField(),
+)
+
+
+class ModeratorRequiredMixin(PermissionRequiredMixin):
+    """Anonymous visitors go to the login page; signed-in users without the permission get 403."""
+
+    permission_required = "reporting.moderate"
+
+
+class QueueView(ModeratorRequiredMixin, ListView):
+    """Reported listings, one row each: most urgent reason first, then most distinct reporters,
+    then the longest waiting. One aggregate query, whatever the page size."""
+
+    template_name = "reporting/moderation_queue.html"
+    context_object_name = "groups"
+    paginate_by = 25
+
+    def get_queryset(self):
+        self.filters = QueueFilterForm(self.request.GET or None)
+        return (
+            self.filters.filter(Report.objects.all())
+            .values("posting")
+            .annotate(
+                urgency=Min(URGENCY),
+                reporters=Count("reporter", distinct=True),
+                reports=Count("id"),
+                oldest=Min("created_at"),
+            )
+            .order_by("urgency", "-reporters", "oldest", "posting")
+        )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        groups = list(context["groups"])
+        postings = Posting.objects.select_related("company").in_bulk(
+            [group["posting"] for group in groups]
+        )
+        for group in groups:
+            group["listing"] = postings[group["posting"]]
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context.update(
+            groups=groups,
+            filters=self.filters,
+            query=query.urlencode(),
+            bulk_actions=BulkForm.ACTIONS,
+        )
+        return context
+
+
+class PostingModerationView(ModeratorRequiredMixin, DetailView):
+    """One listing: its facts, every report about it, and the audit log of it and its company."""
+
+    template_name = "reporting/moderation_posting.html"
+    context_object_name = "posting"
+    queryset = Posting.objects.select_related("company")
+
+    def get_context_data(self, **kwargs):
+        posting = self.object
+        return super().get_context_data(
+            reports=posting.reports.select_related("duplicate_of", "handled_by"),
+            log=ModerationAction.objects.filter(
+                Q(posting=posting) | Q(company=posting.company)
+            ).select_related("actor", "posting", "report"),
+            open_reports=posting.reports.open().count(),
+            is_public=posting.status in Posting.PUBLIC_STATUSES,
+            **kwargs,
+        )
+
+
+class ApprovalQueueView(ModeratorRequiredMixin, ListView):
+    template_name = "reporting/moderation_approvals.html"
+    context_object_name = "postings"
+    paginate_by = 25
+
+    def get_queryset(self):
+        return (
+            Posting.objects.filter(status=Posting.Status.PENDING_REVIEW)
+            .select_related("company")
+            .annotate(open_reports=Count("reports", filter=Q(reports__status="open")))
+            .order_by("modified_at", "pk")
+        )
+
+
+class ActionView(ModeratorRequiredMixin, View):
+    """A POST with an action name and a note; anything else is a message, never an error page."""
+
+    http_method_names = ["post"]
+    actions: dict = {}
+
+    def target(self, pk: int):
+        raise NotImplementedError
+
+    def default_next(self, target) -> str:
+        raise NotImplementedError
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        target = self.target(pk)
+        back = _next(request, self.default_next(target))
+        action = self.actions.get(request.POST.get("action", ""))
+        if action is None:
+            messages.error(request, "Unknown action: nothing was changed.")
+            return HttpResponseRedirect(back)
+        service, needs_note, done = action
+        form = NoteForm(request.POST)
+        if needs_note and not form.is_valid():
+            messages.error(request, "Write a short note saying why: nothing was changed.")
+            return HttpResponseRedirect(back)
+        note = request.POST.get("note", "")
+        try:
+            service(target, by=request.user, note=note)
+        except services.ModerationError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, done)
+        return HttpResponseRedirect(back)
+
+
+def _next(request: HttpRequest, default: str) -> str:
+    candidate = request.POST.get("next", "")
+    allowed = url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return candidate if candidate and allowed else default
+
+
+class ReportActionView(ActionView):
+    actions = {
+        "dismiss": (
+            lambda report, **kw: services.report_dismiss(report=report, **kw),
+            True,
+            "Report dismissed.",
+        ),
+        "resolve": (
+            lambda report, **kw: services.report_resolve(report=report, **kw),
+            True,
+            "Report resolved.",
+        ),
+    }
+
+    def target(self, pk: int) -> Report:
+        return get_object_or_404(Report, pk=pk)
+
+    def default_next(self, report: Report) -> str:
+        return reverse("moderation:posting", args=[report.posting_id])
+
+
+class PostingActionView(ActionView):
+    actions = {
+        "hide": (
+            lambda posting, **kw: services.posting_hide(posting=posting, **kw),
+            True,
+            "Listing hidden pending review; its open reports are resolved.",
+        ),
+        "close": (
+            lambda posting, **kw: services.posting_moderator_close(posting=posting, **kw),
+            True,
+            "Listing closed; its open reports are resolved.",
+        ),
+        "ask_correction": (
+            lambda posting, **kw: services.posting_ask_correction(posting=posting, **kw),
+            True,
+            "The employer was asked to correct the listing; its open reports are resolved.",
+        ),
+        "dismiss_all": (
+            lambda posting, **kw: services.posting_dismiss_reports(posting=posting, **kw),
+            True,
+            "All open reports on the listing dismissed.",
+        ),
+        "approve": (
+            lambda posting, **kw: services.posting_moderation_approve(posting=posting, **kw),
+            False,
+            "Listing approved: it is public now.",
+        ),
+        "reject": (
+            lambda posting, **kw: services.posting_reject(posting=posting, **kw),
+            True,
+            "Listing sent back to the employer's drafts; they were told why.",
+        ),
+    }
+
+    def target(self, pk: int) -> Posting:
+        return get_object_or_404(Posting.objects.select_related("company"), pk=pk)
+
+    def default_next(self, posting: Posting) -> str:
+        return reverse("moderation:posting", args=[posting.pk])
+
+
+class CompanyActionView(ActionView):
+    actions = {
+        "verify": (
+            lambda company, **kw: services.company_moderation_verify(company=company, **kw),
+            False,
+            "Company verified; its waiting listings are public now.",
+        ),
+    }
+
+    def target(self, pk: int) -> Company:
+        return get_object_or_404(Company, pk=pk)
+
+    def default_next(self, company: Company) -> str:
+        return reverse("moderation:approvals")
+
+
+class BulkActionView(ModeratorRequiredMixin, View):
+    """The same action with one note on several listings picked in the queue."""
+
+    http_method_names = ["post"]
+    bulk_services = {
+        "hide": services.posting_hide,
+        "close": services.posting_moderator_close,
+        "dismiss": services.posting_dismiss_reports,
+    }
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        back = _next(request, reverse("moderation:queue"))
+        form = BulkForm(request.POST)
+        if not form.is_valid():
+            for errors in form.errors.values():
+                for error in errors:
+                    messages.error(request, error)
+            return HttpResponseRedirect(back)
+        service = self.bulk_services[form.cleaned_data["action"]]
+        postings = Posting.objects.select_related("company").in_bulk(form.cleaned_data["postings"])
+        done = 0
+        for pk in form.cleaned_data["postings"]:
+            if pk not in postings:
+                messages.error(request, f"No listing {pk}: skipped.")
+                continue
+            try:
+                service(posting=postings[pk], by=request.user, note=form.cleaned_data["note"])
+            except services.ModerationError as error:
+                messages.error(request, str(error))
+            else:
+                done += 1
+        if done:
+            messages.success(request, f"Done on {done} listing{'s' if done != 1 else ''}.")
+        return HttpResponseRedirect(back)

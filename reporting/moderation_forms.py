@@ -1,0 +1,75 @@
+"""Forms for the moderation pages: the queue's filters and the one note every action needs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import Report
+
+AGES = {"day": timedelta(days=1), "week": timedelta(days=7)}
+
+
+class QueueFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=100, label="Listing or company")
+    reason = forms.ChoiceField(required=False, choices=[("", "Any reason"), *Report.Reason.choices])
+    status = forms.ChoiceField(required=False, choices=Report.Status.choices, initial="open")
+    company = forms.CharField(required=False, max_length=100, label="Company")
+    age = forms.ChoiceField(
+        required=False,
+        label="Reported",
+        choices=[
+            ("", "Any time"),
+            ("day", "In the last day"),
+            ("week", "In the last week"),
+            ("older", "More than a week ago"),
+        ],
+    )
+
+    def filter(self, reports):
+        """The reports these filters keep; invalid input counts as no filter."""
+        data = self.cleaned_data if self.is_valid() else {}
+        reports = reports.filter(status=data.get("status") or Report.Status.OPEN)
+        if data.get("reason"):
+            reports = reports.filter(reason=data["reason"])
+        if data.get("company"):
+            reports = reports.filter(posting__company__name__icontains=data["company"])
+        if data.get("q"):
+            reports = reports.filter(
+                Q(posting__title__icontains=data["q"])
+                | Q(posting__company__name__icontains=data["q"])
+            )
+        age = data.get("age")
+        if age in AGES:
+            reports = reports.filter(created_at__gte=timezone.now() - AGES[age])
+        elif age == "older":
+            reports = reports.filter(created_at__lt=timezone.now() - AGES["week"])
+        return reports
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(
+        max_length=500,
+        strip=True,
+        error_messages={"required": "Write a short note saying why."},
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class BulkForm(NoteForm):
+    ACTIONS = [("hide", "Hide"), ("close", "Close"), ("dismiss", "Dismiss all reports")]
+
+    action = forms.ChoiceField(
+        choices=ACTIONS, error_messages={"invalid_choice": "Pick an action."}
+    )
+    postings = forms.TypedMultipleChoiceField(
+        coerce=int, error_messages={"required": "Select at least one listing."}
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Any id is acceptable here; the view looks each one up and says which it could not act on.
+        self.fields["postings"].valid_value = lambda value: str(value).isdigit()

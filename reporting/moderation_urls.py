@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import moderation
+
+app_name = "moderation"
+
+urlpatterns = [
+    path("", moderation.QueueView.as_view(), name="queue"),
+    path("bulk/", moderation.BulkActionView.as_view(), name="bulk"),
+    path("approvals/", moderation.ApprovalQueueView.as_view(), name="approvals"),
+    path("postings/<int:pk>/", moderation.PostingModerationView.as_view(), name="posting"),
+    path("postings/<int:pk>/act/", moderation.PostingActionView.as_view(), name="posting_act"),
+    path("reports/<int:pk>/act/", moderation.ReportActionView.as_view(), name="report_act"),
+    path("companies/<int:pk>/act/", moderation.CompanyActionView.as_view(), name="company_act"),
+]
