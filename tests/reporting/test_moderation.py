@@ -262,18 +262,20 @@ def test_asking_for_a_correction_emails_the_members_the_note(
     mod_client, report, mailoutbox, django_capture_on_commit_callbacks
 ):
     member = EmployerFactory()
-    posting = PublishedPostingFactory(company=member.company)
+    posting = PublishedPostingFactory(company=member.company, title="Sales & Marketing lead")
     file_report(posting, reason="inaccurate")
     with django_capture_on_commit_callbacks(execute=True):
         act(
             mod_client,
             reverse("moderation:posting_act", args=[posting.pk]),
             action="ask_correction",
-            note="The salary says per hour; surely per year?",
+            note="The salary says per hour; surely per year? <Check> & fix",
         )
     [email] = mailoutbox
     assert email.to == [member.user.email] and posting.title in email.subject
-    assert "surely per year?" in email.body
+    # Plain text: nothing HTML-escaped.
+    assert "surely per year? <Check> & fix" in email.body
+    assert "Sales & Marketing lead" in email.subject
     assert Report.objects.get(posting=posting).status == "resolved"
     assert ModerationAction.objects.get().kind == "ask_correction"
     assert Posting.objects.get(pk=posting.pk).status == Posting.Status.PUBLISHED
