@@ -60,6 +60,7 @@ class Report(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("moderate", "Can work the moderation queue")]
         constraints = [
             # The same visitor reporting the same listing for the same reason counts once.
             models.UniqueConstraint(
