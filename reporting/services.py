@@ -136,7 +136,8 @@ def _require_note(note: str) -> str:
 
 def _locked_open_report(report: Report) -> Report:
     report = (
-        Report.objects.select_for_update()
+        # Lock the report row only: PostgreSQL cannot lock the nullable side of an outer join.
+        Report.objects.select_for_update(of=("self",))
         .select_related("posting__company", "handled_by")
         .get(pk=report.pk)
     )
