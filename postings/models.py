@@ -53,6 +53,10 @@ class Company(models.Model):
     is_verified = models.BooleanField(
         default=False, help_text="Verified companies' postings publish without review."
     )
+    is_suspended = models.BooleanField(
+        default=False,
+        help_text="Suspended by a moderator: its listings are hidden, it cannot post.",
+    )
     logo = models.ImageField(
         upload_to="logos/", blank=True, help_text="Optional: a square PNG or JPEG, at most 1 MB."
     )
@@ -246,6 +250,14 @@ class Posting(models.Model):
     )
     deadline = models.DateTimeField(null=True, blank=True, help_text="Applications close then.")
     closed_at = models.DateTimeField(null=True, blank=True)
+    duplicate_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="duplicates",
+        help_text="Set by a moderator: candidates are pointed to this listing instead.",
+    )
     closed_reason = models.CharField(max_length=200, blank=True)
 
     source_url = models.URLField(

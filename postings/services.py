@@ -107,6 +107,11 @@ def posting_publish(*, posting: Posting, by, now: datetime | None = None) -> Pos
     posting = Posting.objects.select_for_update().select_related("company").get(pk=posting.pk)
     if posting.status not in (Posting.Status.DRAFT,):
         raise PostingActionError("Only a draft can be published.")
+    if posting.company.is_suspended:
+        raise PostingActionError(
+            "Your company is suspended by our moderators, so it cannot publish; reply to their "
+            "email to sort it out."
+        )
     if not getattr(by, "is_email_verified", True):
         raise PostingActionError("Confirm your email address first: we sent you a link.")
     if posting.is_past_deadline:
@@ -198,6 +203,10 @@ def posting_reopen(
     posting = Posting.objects.select_for_update().select_related("company").get(pk=posting.pk)
     if posting.state not in ("closed", "expired"):
         raise PostingActionError("Only a closed or expired posting can be reopened.")
+    if posting.company.is_suspended:
+        raise PostingActionError("Your company is suspended, so it cannot reopen postings.")
+    if posting.duplicate_of_id:
+        raise PostingActionError("A moderator marked this posting a duplicate; it stays closed.")
     if deadline is not None:
         if deadline <= now:
             raise PostingActionError("The new deadline must be in the future.")

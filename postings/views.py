@@ -43,7 +43,9 @@ class PostingDetailView(DetailView):
     context_object_name = "posting"
 
     def get_object(self, queryset=None) -> Posting:
-        posting = get_object_or_404(Posting.objects.select_related("company"), pk=self.kwargs["pk"])
+        posting = get_object_or_404(
+            Posting.objects.select_related("company", "duplicate_of"), pk=self.kwargs["pk"]
+        )
         if posting.status == Posting.Status.REMOVED:
             raise PostingGone(posting)
         if posting.status not in Posting.PUBLIC_STATUSES:
