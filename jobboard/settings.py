@@ -172,6 +172,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "postings.tasks.flush_view_counts",
         "schedule": VIEW_COUNT_FLUSH_INTERVAL.total_seconds(),
     },
+    # Often enough to send within minutes once an hour has passed; the task keeps to one an hour.
+    "moderator-digest": {"task": "reporting.tasks.send_moderator_digest", "schedule": 600.0},
 }
 
 # --- Domain knobs ---------------------------------------------------------------------------

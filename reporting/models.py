@@ -132,3 +132,13 @@ class ModerationAction(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("The moderation log is append-only: actions are never deleted.")
+
+
+class DigestState(models.Model):
+    """One row: when moderators last got a digest, and the last report it covered."""
+
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    last_report_id = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"digest up to report {self.last_report_id}"
