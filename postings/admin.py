@@ -4,7 +4,7 @@ from django.db import models
 from django.utils import timezone
 
 from .forms import https_formfield
-from .models import Application, Company, Posting, ViewCountFlush
+from .models import Application, Company, Membership, Posting, ViewCountFlush
 from .services import company_verify, posting_approve, posting_save_edit
 
 # Links typed without a scheme are https (Django 6's default, and the only one we want).
@@ -75,6 +75,15 @@ class PostingAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         posting_save_edit(posting=obj)
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "company", "role", "joined_at")
+    list_filter = ("role",)
+    search_fields = ("user__email", "company__name")
+    list_select_related = ("user", "company")
+    raw_id_fields = ("user", "company")
 
 
 @admin.register(ViewCountFlush)

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import ModerationAction, Report
+from .models import DigestState, ModerationAction, Report
 
 
 @admin.register(Report)
@@ -33,3 +33,8 @@ class ModerationActionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(DigestState)
+class DigestStateAdmin(admin.ModelAdmin):
+    list_display = ("last_sent_at", "last_report_id")

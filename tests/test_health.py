@@ -25,3 +25,14 @@ def test_health_endpoint_says_failing_with_503_when_a_service_is_down(client, mo
 
 def test_health_endpoint_only_answers_get(client):
     assert client.post(reverse("healthz")).status_code == 405
+
+
+def test_every_model_has_an_admin_page():
+    from django.apps import apps
+    from django.contrib import admin
+
+    ours = [
+        m for m in apps.get_models() if m._meta.app_label in ("accounts", "postings", "reporting")
+    ]
+    missing = [m.__name__ for m in ours if not admin.site.is_registered(m)]
+    assert missing == []
