@@ -129,6 +129,7 @@ def posting_publish(*, posting: Posting, by, now: datetime | None = None) -> Pos
         raise PostingActionError(
             f"“{repost.title}” is already open. Extend its deadline instead of posting it again."
         )
+    posting.closed_reason = ""  # a moderator's earlier "not approved" note is answered now
     if posting.company.is_verified:
         _go_live(posting, now)
     else:

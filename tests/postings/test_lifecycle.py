@@ -465,3 +465,9 @@ def test_a_salary_without_a_currency_is_explained_once(employer_client):
     long_city = {**GOOD_FORM, "city": "x" * 150}
     form = employer_client.post(reverse("employer:posting_create"), long_city).context["form"]
     assert "needs the city" not in " ".join(form.errors["city"])
+
+
+def test_the_employer_sees_why_a_posting_was_not_approved(employer_client, company):
+    DraftPostingFactory(company=company, title="Rejected Role", closed_reason="Add a salary range.")
+    html = employer_client.get(DASHBOARD).content.decode()
+    assert "Not approved: Add a salary range." in html
