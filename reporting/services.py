@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from postings.counters import address_hash, client_ip
-from postings.models import Posting
+from postings.models import Company, Posting
 
 from .models import ModerationAction, Report
 
@@ -292,6 +292,11 @@ def posting_moderation_approve(*, posting: Posting, by, note: str = "") -> Posti
     from postings.services import PostingActionError, posting_approve
 
     note = " ".join(note.split()) or "Approved."
+    company = Company.objects.select_for_update().get(pk=posting.company_id)
+    if company.is_suspended:
+        raise ModerationError(
+            f"{company.name} is suspended: lift the suspension before approving its listings."
+        )
     try:
         posting = posting_approve(posting=posting, by=by)
     except PostingActionError as error:
@@ -334,8 +339,12 @@ def posting_reject(*, posting: Posting, by, note: str) -> Posting:
 def company_moderation_verify(*, company, by, note: str = "") -> list[Posting]:
     from postings.services import company_verify
 
+    company = Company.objects.select_for_update().get(pk=company.pk)
     if company.is_verified:
         raise ModerationError(f"{company.name} is already verified.")
+    if company.is_suspended:
+        # Verifying approves the company's waiting listings, which the suspension hid.
+        raise ModerationError(f"{company.name} is suspended: lift the suspension first.")
     approved = company_verify(company=company, by=by)
     ModerationAction.objects.create(
         kind=ModerationAction.Kind.VERIFY_COMPANY,
@@ -344,6 +353,132 @@ def company_moderation_verify(*, company, by, note: str = "") -> list[Posting]:
         note=(" ".join(note.split()) or "Verified.")[:500],
     )
     return approved
+
+
+DUPLICATE_CLOSED = "Listed again: see the other listing."
+# The audit log has no kind of its own for lifting a suspension: it is a SUSPEND_COMPANY row
+# whose note starts with this.
+SUSPENSION_LIFTED = "Suspension lifted: "
+
+
+@transaction.atomic
+def posting_mark_duplicate(*, posting: Posting, other: Posting, by, note: str) -> Posting:
+    """Close a listing that repeats another public one; its page sends candidates there."""
+    note = _require_note(note)
+    if other.pk == posting.pk:
+        raise ModerationError("That is this listing: give the other one.")
+    # Lock both rows in id order, so two moderators marking the pair each way take turns.
+    locked = Posting.objects.select_for_update().in_bulk(sorted((posting.pk, other.pk)))
+    posting = _lock_posting(locked[posting.pk])
+    other = locked[other.pk]
+    if other.status not in Posting.PUBLIC_STATUSES:
+        raise ModerationError(
+            f"“{other.title}” is {other.get_status_display().lower()}, not public: "
+            "candidates cannot be sent there."
+        )
+    markable = (*Posting.PUBLIC_STATUSES, Posting.Status.PENDING_REVIEW)
+    if posting.status not in markable:
+        raise ModerationError(
+            f"“{posting.title}” is {posting.get_status_display().lower()}: "
+            "only a public listing or one waiting for review can be marked a duplicate."
+        )
+    seen, step = {other.pk}, other
+    while step.duplicate_of_id is not None:
+        if step.duplicate_of_id == posting.pk:
+            raise ModerationError(
+                f"“{other.title}” is already marked a duplicate of this listing: "
+                "marking this one a duplicate of it would make a loop."
+            )
+        if step.duplicate_of_id in seen:
+            break
+        seen.add(step.duplicate_of_id)
+        step = Posting.objects.only("pk", "duplicate_of").get(pk=step.duplicate_of_id)
+    if other.duplicate_of_id is not None:
+        target = Posting.objects.only("pk", "title").get(pk=other.duplicate_of_id)
+        raise ModerationError(
+            f"“{other.title}” is itself marked a duplicate of “{target.title}” "
+            f"(listing {target.pk}): mark this one a duplicate of that listing instead."
+        )
+    posting.duplicate_of = other
+    posting.status = Posting.Status.CLOSED
+    posting.closed_at = timezone.now()
+    posting.closed_reason = DUPLICATE_CLOSED
+    posting.save(
+        update_fields=["duplicate_of", "status", "closed_at", "closed_reason", "modified_at"]
+    )
+    _settle_open_reports(posting, status=Report.Status.RESOLVED, by=by, note=note)
+    ModerationAction.objects.create(
+        kind=ModerationAction.Kind.MARK_DUPLICATE,
+        posting=posting,
+        company=posting.company,
+        actor=by,
+        note=f"{note} (duplicate of listing {other.pk}: {other.title})"[:1000],
+    )
+    return posting
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+@transaction.atomic
+def company_suspend(*, company: Company, by, note: str) -> dict[str, int]:
+    """Suspend a company: its public and waiting listings are hidden pending review, it cannot
+    publish or reopen, and the open reports on its listings are resolved. Returns the counts."""
+    note = _require_note(note)
+    company = Company.objects.select_for_update().get(pk=company.pk)
+    if company.is_suspended:
+        raise ModerationError(f"{company.name} is already suspended.")
+    company.is_suspended = True
+    company.save(update_fields=["is_suspended"])
+    visible = Posting.objects.select_for_update().filter(
+        company=company, status__in=(Posting.Status.PUBLISHED, Posting.Status.PENDING_REVIEW)
+    )
+    hidden = already_waiting = 0
+    for posting in visible:
+        if posting.status == Posting.Status.PUBLISHED:
+            posting.status = Posting.Status.PENDING_REVIEW
+            posting.save(update_fields=["status", "modified_at"])
+            hidden += 1
+        else:
+            already_waiting += 1
+    resolved = 0
+    for posting in Posting.objects.filter(
+        company=company, reports__status=Report.Status.OPEN
+    ).distinct():
+        resolved += _settle_open_reports(posting, status=Report.Status.RESOLVED, by=by, note=note)
+    ModerationAction.objects.create(
+        kind=ModerationAction.Kind.SUSPEND_COMPANY,
+        company=company,
+        actor=by,
+        note=(
+            f"{note} ({_plural(hidden, 'public listing')} hidden pending review, "
+            f"{already_waiting} already waiting; {_plural(resolved, 'open report')} resolved)"
+        )[:1000],
+    )
+    return {"hidden": hidden, "waiting": already_waiting, "resolved": resolved}
+
+
+@transaction.atomic
+def company_lift_suspension(*, company: Company, by, note: str) -> int:
+    """Let a suspended company publish again. Its hidden listings stay pending review for a
+    moderator to approve one by one; returns how many are waiting."""
+    note = _require_note(note)
+    company = Company.objects.select_for_update().get(pk=company.pk)
+    if not company.is_suspended:
+        raise ModerationError(f"{company.name} is not suspended.")
+    company.is_suspended = False
+    company.save(update_fields=["is_suspended"])
+    waiting = Posting.objects.filter(company=company, status=Posting.Status.PENDING_REVIEW).count()
+    ModerationAction.objects.create(
+        kind=ModerationAction.Kind.SUSPEND_COMPANY,
+        company=company,
+        actor=by,
+        note=f"{SUSPENSION_LIFTED}{note} ({_plural(waiting, 'listing')} left pending review)"[
+            :1000
+        ],
+    )
+    return waiting
 
 
 def notify_members(*, posting_id: int, template: str, note: str) -> int:
