@@ -18,7 +18,7 @@ from postings.models import Company, Posting
 
 from . import services
 from .models import ModerationAction, Report
-from .moderation_forms import BulkForm, NoteForm, QueueFilterForm
+from .moderation_forms import BulkForm, DuplicateForm, NoteForm, QueueFilterForm
 
 URGENCY = Case(
     *[When(reason=reason, then=Value(rank)) for reason, rank in Report.URGENCY.items()],
@@ -79,19 +79,42 @@ class PostingModerationView(ModeratorRequiredMixin, DetailView):
 
     template_name = "reporting/moderation_posting.html"
     context_object_name = "posting"
-    queryset = Posting.objects.select_related("company")
+    queryset = Posting.objects.select_related("company", "duplicate_of")
 
     def get_context_data(self, **kwargs):
         posting = self.object
-        return super().get_context_data(
-            reports=posting.reports.select_related("duplicate_of", "handled_by"),
-            log=ModerationAction.objects.filter(
+        reports = list(posting.reports.select_related("duplicate_of", "handled_by"))
+        log = list(
+            ModerationAction.objects.filter(
                 Q(posting=posting) | Q(company=posting.company)
-            ).select_related("actor", "posting", "report"),
-            open_reports=posting.reports.open().count(),
+            ).select_related("actor", "posting", "report")
+        )
+        for action in log:
+            lifted = action.kind == ModerationAction.Kind.SUSPEND_COMPANY and (
+                action.note.startswith(services.SUSPENSION_LIFTED)
+            )
+            action.what = "Lifted the company's suspension" if lifted else action.get_kind_display()
+        return super().get_context_data(
+            reports=reports,
+            log=log,
+            open_reports=sum(report.status == Report.Status.OPEN for report in reports),
             is_public=posting.status in Posting.PUBLIC_STATUSES,
+            duplicate_default=self.duplicate_default(posting, reports),
             **kwargs,
         )
+
+    def duplicate_default(self, posting: Posting, reports: list[Report]) -> str:
+        """The other listing a visitor named in a duplicate report (open ones first), as the
+        address the moderator would paste."""
+        named = [
+            report
+            for report in reports
+            if report.duplicate_of_id and report.duplicate_of_id != posting.pk
+        ]
+        named.sort(key=lambda report: report.status != Report.Status.OPEN)
+        if not named:
+            return ""
+        return self.request.build_absolute_uri(named[0].duplicate_of.get_absolute_url())
 
 
 class ApprovalQueueView(ModeratorRequiredMixin, ListView):
@@ -134,11 +157,11 @@ class ActionView(ModeratorRequiredMixin, View):
             return HttpResponseRedirect(back)
         note = request.POST.get("note", "")
         try:
-            service(target, by=request.user, note=note)
+            result = service(target, by=request.user, note=note)
         except services.ModerationError as error:
             messages.error(request, str(error))
         else:
-            messages.success(request, done)
+            messages.success(request, done(result) if callable(done) else done)
         return HttpResponseRedirect(back)
 
 
@@ -212,12 +235,39 @@ class PostingActionView(ActionView):
         return reverse("moderation:posting", args=[posting.pk])
 
 
+def _suspended_message(counts: dict[str, int]) -> str:
+    hidden = counts["hidden"]
+    return (
+        f"Company suspended: {hidden} public listing{'s' if hidden != 1 else ''} hidden pending "
+        "review, and its members cannot publish or reopen listings. Its listings' open reports "
+        "are resolved."
+    )
+
+
+def _lifted_message(waiting: int) -> str:
+    listings = f"{waiting} listing{'s' if waiting != 1 else ''}"
+    return (
+        "Suspension lifted: the company's members can publish again. Its hidden listings stay "
+        f"pending review ({listings}): approve each one from the approval queue."
+    )
+
+
 class CompanyActionView(ActionView):
     actions = {
         "verify": (
             lambda company, **kw: services.company_moderation_verify(company=company, **kw),
             False,
             "Company verified; its waiting listings are public now.",
+        ),
+        "suspend": (
+            lambda company, **kw: services.company_suspend(company=company, **kw),
+            True,
+            _suspended_message,
+        ),
+        "lift_suspension": (
+            lambda company, **kw: services.company_lift_suspension(company=company, **kw),
+            True,
+            _lifted_message,
         ),
     }
 
@@ -226,6 +276,36 @@ class CompanyActionView(ActionView):
 
     def default_next(self, company: Company) -> str:
         return reverse("moderation:approvals")
+
+
+class MarkDuplicateView(ModeratorRequiredMixin, View):
+    """Close a listing as a repeat of another public one, which its page then points to."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        posting = get_object_or_404(Posting.objects.select_related("company"), pk=pk)
+        back = _next(request, reverse("moderation:posting", args=[posting.pk]))
+        form = DuplicateForm(request.POST, posting=posting)
+        if not form.is_valid():
+            for errors in form.errors.values():
+                for error in errors:
+                    messages.error(request, f"{error} Nothing was changed.")
+            return HttpResponseRedirect(back)
+        other = form.cleaned_data["other"]
+        try:
+            services.posting_mark_duplicate(
+                posting=posting, other=other, by=request.user, note=form.cleaned_data["note"]
+            )
+        except services.ModerationError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(
+                request,
+                f"Listing closed as a duplicate of “{other.title}”: its page sends candidates "
+                "there; its open reports are resolved.",
+            )
+        return HttpResponseRedirect(back)
 
 
 class BulkActionView(ModeratorRequiredMixin, View):

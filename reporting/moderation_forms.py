@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlparse
 
 from django import forms
+from django.conf import settings
 from django.db.models import Q
+from django.http.request import validate_host
+from django.urls import Resolver404, resolve
 from django.utils import timezone
+
+from postings.models import Posting
 
 from .models import Report
 
@@ -73,3 +79,48 @@ class BulkForm(NoteForm):
         super().__init__(*args, **kwargs)
         # Any id is acceptable here; the view looks each one up and says which it could not act on.
         self.fields["postings"].valid_value = lambda value: str(value).isdigit()
+
+
+def posting_id_from(text: str) -> int | None:
+    """The listing a moderator means: its id (“42”, “#42”) or its address on this site, full or
+    from the path on. None when it names no listing."""
+    text = text.strip()
+    if text.lstrip("#").isdigit():
+        return int(text.lstrip("#"))
+    parts = urlparse(text)
+    if parts.netloc and not validate_host(parts.hostname or "", settings.ALLOWED_HOSTS):
+        return None
+    try:
+        match = resolve(parts.path or "/")
+    except Resolver404:
+        return None
+    if match.url_name in ("detail", "short", "posting") and match.namespace in (
+        "postings",
+        "moderation",
+    ):
+        return match.kwargs.get("pk")
+    return None
+
+
+class DuplicateForm(NoteForm):
+    other = forms.CharField(
+        max_length=500,
+        label="The other listing (its address on this site, or its id)",
+        error_messages={"required": "Give the other listing's address or id."},
+    )
+
+    def __init__(self, *args, posting: Posting, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.posting = posting
+
+    def clean_other(self) -> Posting:
+        pk = posting_id_from(self.cleaned_data["other"])
+        other = Posting.objects.filter(pk=pk).first() if pk else None
+        if other is None:
+            raise forms.ValidationError(
+                "No listing on this site has that address or id: copy the address from the "
+                "other listing's page."
+            )
+        if other.pk == self.posting.pk:
+            raise forms.ValidationError("That is this listing: give the other one.")
+        return other

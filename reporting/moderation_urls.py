@@ -10,6 +10,11 @@ urlpatterns = [
     path("approvals/", moderation.ApprovalQueueView.as_view(), name="approvals"),
     path("postings/<int:pk>/", moderation.PostingModerationView.as_view(), name="posting"),
     path("postings/<int:pk>/act/", moderation.PostingActionView.as_view(), name="posting_act"),
+    path(
+        "postings/<int:pk>/duplicate/",
+        moderation.MarkDuplicateView.as_view(),
+        name="posting_duplicate",
+    ),
     path("reports/<int:pk>/act/", moderation.ReportActionView.as_view(), name="report_act"),
     path("companies/<int:pk>/act/", moderation.CompanyActionView.as_view(), name="company_act"),
 ]
