@@ -456,7 +456,32 @@ def company_suspend(*, company: Company, by, note: str) -> dict[str, int]:
             f"{already_waiting} already waiting; {_plural(resolved, 'open report')} resolved)"
         )[:1000],
     )
+    transaction.on_commit(lambda: notify_company_suspended(company_id=company.pk, note=note))
     return {"hidden": hidden, "waiting": already_waiting, "resolved": resolved}
+
+
+def notify_company_suspended(*, company_id: int, note: str) -> int:
+    """Tell a suspended company's members why; returns emails sent."""
+    company = Company.objects.get(pk=company_id)
+    context = {
+        "company": company,
+        "note": note,
+        "site_name": settings.SITE_NAME,
+        "dashboard_url": settings.SITE_URL + reverse("employer:dashboard"),
+    }
+    subject = " ".join(
+        render_to_string("reporting/email/company_suspended_subject.txt", context).split()
+    )
+    body = render_to_string("reporting/email/company_suspended.txt", context)
+    sent = 0
+    for membership in company.memberships.select_related("user"):
+        try:
+            sent += send_mail(subject, body, None, [membership.user.email])
+        except OSError:
+            logger.exception(
+                "could not tell %s that company %s is suspended", membership.user.email, company_id
+            )
+    return sent
 
 
 @transaction.atomic

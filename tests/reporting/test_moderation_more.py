@@ -370,3 +370,15 @@ def test_the_actions_need_a_csrf_token(moderator, posting, original):
 def test_the_actions_are_posts_only(mod_client, posting, original):
     for url, _ in targets(posting, original).values():
         assert mod_client.get(url).status_code == 405
+
+
+def test_suspending_emails_the_companys_members(
+    moderator, mailoutbox, django_capture_on_commit_callbacks
+):
+    employer = EmployerFactory(company=VerifiedCompanyFactory(name="Tom & Jerry <Ltd>"))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.company_suspend(company=employer.company, by=moderator, note="Asks for fees & ID.")
+    (mail,) = mailoutbox
+    assert mail.to == [employer.user.email]
+    assert mail.subject.startswith("Tom & Jerry <Ltd> is suspended")
+    assert "Asks for fees & ID." in mail.body and "can publish or reopen" in mail.body
