@@ -117,6 +117,34 @@ class PostingModerationView(ModeratorRequiredMixin, DetailView):
         return self.request.build_absolute_uri(named[0].duplicate_of.get_absolute_url())
 
 
+class CompanyModerationView(ModeratorRequiredMixin, DetailView):
+    """One company: its state, its listings, and the audit log of it and all its listings."""
+
+    template_name = "reporting/moderation_company.html"
+    context_object_name = "company"
+    model = Company
+
+    def get_context_data(self, **kwargs):
+        company = self.object
+        postings = list(
+            company.postings.exclude(status=Posting.Status.DRAFT)
+            .annotate(open_reports=Count("reports", filter=Q(reports__status="open")))
+            .defer("description", "description_html", "search_vector")
+            .order_by("-created_at")[:200]
+        )
+        log = list(
+            ModerationAction.objects.filter(Q(company=company) | Q(posting__company=company))
+            .select_related("actor", "posting")
+            .order_by("-created_at", "-id")[:500]
+        )
+        for action in log:
+            lifted = action.kind == ModerationAction.Kind.SUSPEND_COMPANY and (
+                action.note.startswith(services.SUSPENSION_LIFTED)
+            )
+            action.what = "Lifted the company's suspension" if lifted else action.get_kind_display()
+        return super().get_context_data(postings=postings, log=log, **kwargs)
+
+
 class ApprovalQueueView(ModeratorRequiredMixin, ListView):
     template_name = "reporting/moderation_approvals.html"
     context_object_name = "postings"

@@ -16,5 +16,6 @@ urlpatterns = [
         name="posting_duplicate",
     ),
     path("reports/<int:pk>/act/", moderation.ReportActionView.as_view(), name="report_act"),
+    path("companies/<int:pk>/", moderation.CompanyModerationView.as_view(), name="company"),
     path("companies/<int:pk>/act/", moderation.CompanyActionView.as_view(), name="company_act"),
 ]

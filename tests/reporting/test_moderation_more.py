@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
 from django.urls import reverse
@@ -382,3 +383,22 @@ def test_suspending_emails_the_companys_members(
     assert mail.to == [employer.user.email]
     assert mail.subject.startswith("Tom & Jerry <Ltd> is suspended")
     assert "Asks for fees & ID." in mail.body and "can publish or reopen" in mail.body
+
+
+def test_the_company_page_shows_its_listings_and_the_audit_log_of_all_of_them(client):
+    from postings.factories import PublishedPostingFactory
+    from reporting.models import ModerationAction
+
+    posting = PublishedPostingFactory(title="Listed Role")
+    ModerationAction.objects.create(kind="hide", posting=posting, note="Spam wording.")
+    ModerationAction.objects.create(kind="verify_company", company=posting.company, note="Checked.")
+    url = f"/moderation/companies/{posting.company.pk}/"
+    assert client.get(url).status_code == 302  # anonymous: log in first
+    user = get_user_model().objects.create_user(email="m2@example.com", password="x" * 20)
+    client.force_login(user)
+    assert client.get(url).status_code == 403
+    user.groups.add(Group.objects.get(name="Moderators"))
+    html = client.get(url).content.decode()
+    for text in ("Listed Role", "Spam wording.", "Checked.", "Hid the listing"):
+        assert text in html
+    assert client.get("/moderation/companies/999999/").status_code == 404
