@@ -74,6 +74,15 @@ class QueueView(ModeratorRequiredMixin, ListView):
         return context
 
 
+def describe_actions(log: list[ModerationAction]) -> None:
+    """Give each log row the words the page shows ("Lifted the company's suspension", ...)."""
+    for action in log:
+        lifted = action.kind == ModerationAction.Kind.SUSPEND_COMPANY and (
+            action.note.startswith(services.SUSPENSION_LIFTED)
+        )
+        action.what = "Lifted the company's suspension" if lifted else action.get_kind_display()
+
+
 class PostingModerationView(ModeratorRequiredMixin, DetailView):
     """One listing: its facts, every report about it, and the audit log of it and its company."""
 
@@ -89,11 +98,7 @@ class PostingModerationView(ModeratorRequiredMixin, DetailView):
                 Q(posting=posting) | Q(company=posting.company)
             ).select_related("actor", "posting", "report")
         )
-        for action in log:
-            lifted = action.kind == ModerationAction.Kind.SUSPEND_COMPANY and (
-                action.note.startswith(services.SUSPENSION_LIFTED)
-            )
-            action.what = "Lifted the company's suspension" if lifted else action.get_kind_display()
+        describe_actions(log)
         return super().get_context_data(
             reports=reports,
             log=log,
@@ -137,11 +142,7 @@ class CompanyModerationView(ModeratorRequiredMixin, DetailView):
             .select_related("actor", "posting")
             .order_by("-created_at", "-id")[:500]
         )
-        for action in log:
-            lifted = action.kind == ModerationAction.Kind.SUSPEND_COMPANY and (
-                action.note.startswith(services.SUSPENSION_LIFTED)
-            )
-            action.what = "Lifted the company's suspension" if lifted else action.get_kind_display()
+        describe_actions(log)
         return super().get_context_data(postings=postings, log=log, **kwargs)
 
 
