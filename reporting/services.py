@@ -220,6 +220,14 @@ def posting_dismiss_reports(*, posting: Posting, by, note: str) -> int:
     return count
 
 
+def _act_on_listing(posting: Posting, kind: str, *, by, note: str) -> None:
+    """What every action on a listing ends with: its open reports resolved, one audit row."""
+    _settle_open_reports(posting, status=Report.Status.RESOLVED, by=by, note=note)
+    ModerationAction.objects.create(
+        kind=kind, posting=posting, company=posting.company, actor=by, note=note
+    )
+
+
 @transaction.atomic
 def posting_hide(*, posting: Posting, by, note: str) -> Posting:
     """Take a public listing out of sight until it is reviewed again."""
@@ -232,14 +240,7 @@ def posting_hide(*, posting: Posting, by, note: str) -> Posting:
         )
     posting.status = Posting.Status.PENDING_REVIEW
     posting.save(update_fields=["status", "modified_at"])
-    _settle_open_reports(posting, status=Report.Status.RESOLVED, by=by, note=note)
-    ModerationAction.objects.create(
-        kind=ModerationAction.Kind.HIDE,
-        posting=posting,
-        company=posting.company,
-        actor=by,
-        note=note,
-    )
+    _act_on_listing(posting, ModerationAction.Kind.HIDE, by=by, note=note)
     return posting
 
 
@@ -257,14 +258,7 @@ def posting_moderator_close(*, posting: Posting, by, note: str) -> Posting:
     posting.closed_at = timezone.now()
     posting.closed_reason = MODERATOR_CLOSED
     posting.save(update_fields=["status", "closed_at", "closed_reason", "modified_at"])
-    _settle_open_reports(posting, status=Report.Status.RESOLVED, by=by, note=note)
-    ModerationAction.objects.create(
-        kind=ModerationAction.Kind.CLOSE,
-        posting=posting,
-        company=posting.company,
-        actor=by,
-        note=note,
-    )
+    _act_on_listing(posting, ModerationAction.Kind.CLOSE, by=by, note=note)
     return posting
 
 
@@ -273,14 +267,7 @@ def posting_ask_correction(*, posting: Posting, by, note: str) -> Posting:
     """Email the company's members the moderator's note asking them to fix the listing."""
     note = _require_note(note)
     posting = _lock_posting(posting)
-    _settle_open_reports(posting, status=Report.Status.RESOLVED, by=by, note=note)
-    ModerationAction.objects.create(
-        kind=ModerationAction.Kind.ASK_CORRECTION,
-        posting=posting,
-        company=posting.company,
-        actor=by,
-        note=note,
-    )
+    _act_on_listing(posting, ModerationAction.Kind.ASK_CORRECTION, by=by, note=note)
     transaction.on_commit(
         lambda: notify_members(posting_id=posting.pk, template="correction_request", note=note)
     )
@@ -321,14 +308,7 @@ def posting_reject(*, posting: Posting, by, note: str) -> Posting:
     posting.status = Posting.Status.DRAFT
     posting.closed_reason = note[:200]
     posting.save(update_fields=["status", "closed_reason", "modified_at"])
-    _settle_open_reports(posting, status=Report.Status.RESOLVED, by=by, note=note)
-    ModerationAction.objects.create(
-        kind=ModerationAction.Kind.REJECT,
-        posting=posting,
-        company=posting.company,
-        actor=by,
-        note=note,
-    )
+    _act_on_listing(posting, ModerationAction.Kind.REJECT, by=by, note=note)
     transaction.on_commit(
         lambda: notify_members(posting_id=posting.pk, template="rejected", note=note)
     )
