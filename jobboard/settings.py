@@ -163,7 +163,14 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A message a worker took and never acknowledged (the whole worker was killed) is handed out
+# again after this long. It must exceed the longest task and the longest countdown we use.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)
+}
+# A queue of its own per deployment, so two boards (or a test run) can share one Redis.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="jobboard")
+CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TIMEZONE = "UTC"
 
 VIEW_COUNT_FLUSH_INTERVAL = timedelta(seconds=env.int("VIEW_COUNT_FLUSH_SECONDS", default=60))
@@ -174,6 +181,49 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Often enough to send within minutes once an hour has passed; the task keeps to one an hour.
     "moderator-digest": {"task": "reporting.tasks.send_moderator_digest", "schedule": 600.0},
+}
+
+# --- Re-checking listings (postings/freshness.py, postings/sources.py) ----------------------
+
+# Every open listing is checked at least once per interval, the least recently checked first.
+RECHECK_INTERVAL = timedelta(minutes=env.int("RECHECK_INTERVAL_MINUTES", default=60))
+RECHECK_TICK = timedelta(seconds=env.int("RECHECK_TICK_SECONDS", default=60))
+RECHECK_BATCH_SIZE = env.int("RECHECK_BATCH_SIZE", default=50)
+# At most this many listings queued per tick, and none while the queue is already this long.
+RECHECK_MAX_PER_TICK = env.int("RECHECK_MAX_PER_TICK", default=20_000)
+RECHECK_MAX_QUEUE = env.int("RECHECK_MAX_QUEUE", default=2_000)
+# Source pages fetched at once by one batch (threads; each holds its listing's row lock).
+RECHECK_FETCH_THREADS = env.int("RECHECK_FETCH_THREADS", default=8)
+# Failed fetches in a row before a moderator is asked to look (the listing stays as it is).
+RECHECK_MAX_FAILURES = env.int("RECHECK_MAX_FAILURES", default=5)
+# How soon a "closed" report re-checks its listing, and how often one listing may be forced.
+RECHECK_ON_REPORT_COOLDOWN = timedelta(
+    minutes=env.int("RECHECK_ON_REPORT_COOLDOWN_MINUTES", default=10)
+)
+
+SOURCE_CONNECT_TIMEOUT = env.float("SOURCE_CONNECT_TIMEOUT", default=5.0)
+SOURCE_READ_TIMEOUT = env.float("SOURCE_READ_TIMEOUT", default=10.0)
+# The whole fetch, however slowly a server trickles its bytes.
+SOURCE_TOTAL_TIMEOUT = env.float("SOURCE_TOTAL_TIMEOUT", default=20.0)
+SOURCE_MAX_REDIRECTS = env.int("SOURCE_MAX_REDIRECTS", default=5)
+SOURCE_MAX_BYTES = env.int("SOURCE_MAX_BYTES", default=2_000_000)
+SOURCE_USER_AGENT = env.str(
+    "SOURCE_USER_AGENT",
+    default=f"JobboardBot/0.1 (+{SITE_URL}/; re-checks listings it links to)",
+)
+# Per source host: requests at once, and requests per minute.
+SOURCE_HOST_CONCURRENCY = env.int("SOURCE_HOST_CONCURRENCY", default=2)
+SOURCE_HOST_PER_MINUTE = env.int("SOURCE_HOST_PER_MINUTE", default=30)
+
+# Employers hear this long before a listing's deadline, once.
+DEADLINE_REMINDER_BEFORE = timedelta(days=env.int("DEADLINE_REMINDER_DAYS", default=3))
+
+CELERY_BEAT_SCHEDULE |= {
+    "recheck-listings": {
+        "task": "postings.tasks.schedule_rechecks",
+        "schedule": RECHECK_TICK.total_seconds(),
+    },
+    "deadline-reminders": {"task": "postings.tasks.send_deadline_reminders", "schedule": 600.0},
 }
 
 # --- Domain knobs ---------------------------------------------------------------------------

@@ -277,6 +277,19 @@ class Posting(models.Model):
         related_name="postings_created",
     )
 
+    # Re-checking (postings/freshness.py): when a check was queued and last attempted, how many
+    # attempts in a row failed to reach a verdict, and what the last one decided and why.
+    check_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    check_attempted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    check_failures = models.PositiveSmallIntegerField(default=0, editable=False)
+    check_note = models.CharField(max_length=300, blank=True, editable=False)
+    # What the source answered last time: for conditional requests and to tell a real change
+    # (a hash of the normalized job content) from a page that only moved its ads and timestamps.
+    source_etag = models.CharField(max_length=200, blank=True, editable=False)
+    source_last_modified = models.CharField(max_length=100, blank=True, editable=False)
+    source_hash = models.CharField(max_length=64, blank=True, editable=False)
+    deadline_reminder_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     view_count = models.PositiveIntegerField(default=0)
     applicant_count = models.PositiveIntegerField(default=0)
     apply_click_count = models.PositiveIntegerField(default=0)
@@ -313,6 +326,12 @@ class Posting(models.Model):
                 | Q(posted_at__isnull=True)
                 | Q(updated_at__gte=F("posted_at")),
             ),
+            # An aggregated listing is imported once: the same source page updates it.
+            models.UniqueConstraint(
+                fields=["source_url"],
+                condition=~Q(source_url=""),
+                name="posting_source_url_unique",
+            ),
             models.CheckConstraint(
                 name="posting_onsite_or_hybrid_has_city",
                 condition=Q(workplace="remote") | ~Q(city=""),
@@ -347,6 +366,18 @@ class Posting(models.Model):
             models.Index("salary_yearly_max", name="posting_salary_yearly"),
             models.Index("status", F("posted_at").desc(), name="posting_status_recent"),
             GinIndex(fields=["search_vector"], name="posting_search_gin"),
+            # The re-check scheduler: open listings, least recently checked first.
+            models.Index(
+                F("last_checked_at").asc(nulls_first=True),
+                name="posting_pub_check_due",
+                condition=Q(status="published"),
+            ),
+            # Deadline reminders: open listings whose reminder is still to send.
+            models.Index(
+                "deadline",
+                name="posting_pub_reminder_due",
+                condition=Q(status="published", deadline_reminder_sent_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:

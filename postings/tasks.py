@@ -1,3 +1,7 @@
+"""Celery tasks. Each takes ids, fetches afresh, and is safe to run twice or on two workers."""
+
+from __future__ import annotations
+
 from celery import shared_task
 
 from . import counters
@@ -23,3 +27,11 @@ def send_application_emails(application_id: int, site_url: str = "") -> int:
     if application is None:  # deleted since it was queued
         return 0
     return application_notify(application=application, site_url=site_url)
+
+
+@shared_task
+def send_deadline_reminders() -> int:
+    """Email each open listing's company three days before its deadline, once."""
+    from .reminders import deadline_reminders_send
+
+    return deadline_reminders_send()

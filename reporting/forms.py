@@ -16,7 +16,9 @@ MAX_DETAILS = 2000
 
 class ReportForm(forms.Form):
     reason = forms.ChoiceField(
-        label="What is wrong?", choices=Report.Reason.choices, widget=forms.RadioSelect
+        label="What is wrong?",
+        choices=[c for c in Report.Reason.choices if c[0] in Report.VISITOR_REASONS],
+        widget=forms.RadioSelect,
     )
     details = forms.CharField(
         label="Details (optional)",

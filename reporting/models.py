@@ -27,6 +27,8 @@ class Report(models.Model):
         DUPLICATED = "duplicated", "Duplicated (the same job is listed again)"
         INACCURATE = "inaccurate", "Inaccurate (wrong facts)"
         OTHER = "other", "Something else"
+        # Filed by the re-check worker, never by a visitor.
+        SOURCE_UNREACHABLE = "source_unreachable", "Source unreachable (automatic check)"
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
@@ -34,7 +36,17 @@ class Report(models.Model):
         RESOLVED = "resolved", "Resolved"
 
     # Lower is more urgent: the queue shows unsafe and fake first.
-    URGENCY = {"unsafe": 0, "fake": 0, "closed": 1, "duplicated": 2, "inaccurate": 2, "other": 3}
+    URGENCY = {
+        "unsafe": 0,
+        "fake": 0,
+        "closed": 1,
+        "duplicated": 2,
+        "inaccurate": 2,
+        "other": 3,
+        "source_unreachable": 2,
+    }
+    # The reasons a visitor may give; the others are filed by the system.
+    VISITOR_REASONS = ("unsafe", "fake", "closed", "duplicated", "inaccurate", "other")
     # The reasons the safety net acts on by itself.
     DANGEROUS = ("unsafe", "fake")
 
