@@ -13,13 +13,21 @@ A batch skips listings attempted since it was queued, so running it twice checks
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from functools import partial
 
+import httpx
+import redis
+from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Min
+from django.core.exceptions import ValidationError
+from django.db import connections, transaction
+from django.db.models import F, Min, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from . import sources
 from .models import Posting
 
 logger = logging.getLogger(__name__)
@@ -52,3 +60,371 @@ def freshness_lag(now: datetime | None = None) -> timedelta | None:
     if oldest is None:
         return None
     return max((now or timezone.now()) - oldest, timedelta(0))
+
+
+# --- Verdicts -------------------------------------------------------------------------------
+
+OPEN = "open"  # still open: nothing to change
+EXPIRED = "expired"  # its deadline passed
+UNCHANGED = "unchanged"  # the source still lists the same job
+UPDATED = "updated"  # the source changed the job: fields refreshed, updated_at moved
+CLOSED = "closed"  # the source no longer lists the job
+FAILED = "failed"  # no verdict: the source could not be read (retried with backoff)
+DEFERRED = "deferred"  # not attempted: the source host is at its request limit
+SKIPPED = "skipped"  # not ours: checked since it was queued, being checked, or not open
+
+SOURCE_GONE = "The source no longer lists this job."
+DEADLINE_PASSED = "The deadline passed."
+
+# A queued batch that never ran (its message lost) gives its listings back after this long.
+QUEUED_FOR = timedelta(minutes=15)
+
+
+def _log(posting: Posting, verdict: str, why: str) -> str:
+    logger.info("re-check posting=%s verdict=%s: %s", posting.pk, verdict, why)
+    return verdict
+
+
+def _reached(posting: Posting, now: datetime, verdict: str, why: str) -> str:
+    """A check that reached a verdict: last checked now, the failure streak over."""
+    posting.last_checked_at = now
+    posting.check_attempted_at = now
+    posting.next_check_at = None
+    posting.check_failures = 0
+    posting.check_note = f"{verdict.capitalize()}: {why}"[:300]
+    posting.save()
+    return _log(posting, verdict, why)
+
+
+def _expire(posting: Posting, now: datetime) -> str:
+    posting.status = Posting.Status.EXPIRED
+    posting.closed_at = posting.deadline
+    posting.closed_reason = DEADLINE_PASSED
+    return _reached(
+        posting, now, EXPIRED, f"the deadline ({posting.deadline:%Y-%m-%d %H:%M} UTC) passed"
+    )
+
+
+def _close(posting: Posting, now: datetime, why: str) -> str:
+    posting.status = Posting.Status.CLOSED
+    posting.closed_at = now
+    posting.closed_reason = SOURCE_GONE
+    return _reached(posting, now, CLOSED, why)
+
+
+def _failed(posting: Posting, now: datetime, why: str) -> str:
+    """No verdict: try again later, with backoff; after too many in a row, ask a moderator."""
+    posting.check_failures += 1
+    posting.check_attempted_at = now
+    posting.next_check_at = now + sources.retry_delay(
+        posting.check_failures, base=settings.RECHECK_TICK, cap=settings.RECHECK_INTERVAL
+    )
+    limit = settings.RECHECK_MAX_FAILURES
+    posting.check_note = f"Failed ({posting.check_failures} of {limit} in a row): {why}"[:300]
+    posting.save(
+        update_fields=["check_failures", "check_attempted_at", "next_check_at", "check_note"]
+    )
+    if posting.check_failures == limit:
+        transaction.on_commit(lambda: flag_unreachable(posting_id=posting.pk, why=why))
+    return _log(posting, FAILED, f"{why} (failure {posting.check_failures} in a row)")
+
+
+def flag_unreachable(*, posting_id: int, why: str) -> None:
+    """Put a listing whose source keeps failing in front of a moderator (it stays as it is)."""
+    from reporting.services import report_source_unreachable
+
+    report_source_unreachable(posting_id=posting_id, why=why)
+
+
+# --- Checking one listing -------------------------------------------------------------------
+
+
+def _locked(posting_id: int, not_attempted_since: datetime | None) -> Posting | None:
+    """The open listing, row-locked, unless another worker holds it or it was checked since."""
+    listings = Posting.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+        pk=posting_id, status=Posting.Status.PUBLISHED
+    )
+    if not_attempted_since is not None:
+        listings = listings.filter(
+            Q(check_attempted_at__isnull=True) | Q(check_attempted_at__lt=not_attempted_since)
+        )
+    return listings.select_related("company").first()
+
+
+def check_listing(
+    posting_id: int,
+    *,
+    not_attempted_since: datetime | None = None,
+    client: httpx.Client | None = None,
+) -> str:
+    """Check one listing and save the verdict; returns it.
+
+    The row stays locked from start to verdict: a second worker skips it, and a worker killed in
+    between leaves nothing behind (its transaction rolls back, its lock goes with its connection).
+    """
+    with transaction.atomic():
+        posting = _locked(posting_id, not_attempted_since)
+        if posting is None:
+            return SKIPPED
+        now = timezone.now()
+        if posting.is_past_deadline:
+            return _expire(posting, now)
+        if not posting.source_url:
+            return _reached(posting, now, OPEN, "open, and its deadline is ahead")
+        try:
+            fetched = sources.fetch(
+                posting.source_url,
+                etag=posting.source_etag,
+                last_modified=posting.source_last_modified,
+                client=client,
+            )
+        except sources.HostBusy as busy:
+            posting.next_check_at = now + timedelta(seconds=busy.retry_after)
+            posting.save(update_fields=["next_check_at"])
+            return _log(posting, DEFERRED, str(busy))
+        except sources.SourceUnavailable as exc:
+            return _failed(posting, now, str(exc))
+        return _judge(posting, fetched, now)
+
+
+def _judge(posting: Posting, fetched: sources.Fetched, now: datetime) -> str:
+    if fetched.status in (404, 410):
+        return _close(posting, now, f"the source answered {fetched.status}")
+    if fetched.not_modified:
+        return _reached(posting, now, UNCHANGED, "the source answered 304 Not Modified")
+    if fetched.status != 200:
+        return _failed(posting, now, f"the source answered {fetched.status}")
+    page = sources.read_page(fetched.body)
+    if page.job is None and fetched.redirected:
+        return _close(
+            posting, now, f"the source redirects to a page that is not a job ({fetched.url[:120]})"
+        )
+    if page.job is None and posting.source_hash.startswith("ld:"):
+        return _close(posting, now, "the source page no longer describes a job")
+    posting.source_etag, posting.source_last_modified = fetched.etag, fetched.last_modified
+    if page.content_hash == posting.source_hash:
+        return _reached(posting, now, UNCHANGED, "the job at the source is the same")
+    posting.source_hash = page.content_hash
+    if page.job is None:
+        posting.updated_at = now
+        return _reached(posting, now, UPDATED, "the job text at the source changed")
+    changed, problem = apply_job_facts(posting, page.job)
+    if problem:
+        return _reached(posting, now, UNCHANGED, f"the source changed but was not used: {problem}")
+    if not changed:
+        return _reached(posting, now, UNCHANGED, "the source changed nothing we show")
+    posting.updated_at = now
+    if posting.is_past_deadline:
+        _expire(posting, now)
+        return _log(posting, UPDATED, f"changed {', '.join(changed)}; its new deadline has passed")
+    return _reached(posting, now, UPDATED, f"changed {', '.join(changed)}")
+
+
+# Facts a source may refresh. Seniority and practice area are our reading of its title, made
+# once at import; a moderator may correct them, and a re-check does not undo that.
+REFRESHED_FIELDS = (
+    "title", "description_html", "employment_type", "workplace", "city", "region", "country",
+    "salary_min", "salary_max", "salary_currency", "salary_period", "deadline",
+)  # fmt: skip
+
+
+def apply_job_facts(posting: Posting, job: sources.JobFacts) -> tuple[list[str], str]:
+    """Refresh the posting from the source's facts; returns (changed fields, problem).
+
+    Nothing changes when the result would be invalid (say, a city in another country): the
+    problem is returned instead.
+    """
+    before = {name: getattr(posting, name) for name in REFRESHED_FIELDS}
+    before["country"] = str(posting.country)
+    wanted = {name: getattr(job, name) for name in REFRESHED_FIELDS}
+    for name in ("employment_type", "workplace", "country"):
+        wanted[name] = wanted[name] or before[name]  # what the source does not say stays
+    changed = [name for name in REFRESHED_FIELDS if wanted[name] != before[name]]
+    if not changed:
+        return [], ""
+    for name in REFRESHED_FIELDS:
+        if name == "description_html":
+            posting.set_description_html(job.description_html)
+        else:
+            setattr(posting, name, wanted[name])
+    try:
+        posting.clean()
+    except ValidationError as exc:
+        for name, value in before.items():
+            if name != "description_html":
+                setattr(posting, name, value)
+        posting.set_description_html(before["description_html"])
+        return [], "; ".join(exc.messages)
+    return [name.removesuffix("_html") for name in changed], ""
+
+
+# --- Batches and the scheduler --------------------------------------------------------------
+
+
+def check_batch(posting_ids: list[int], *, queued_at: datetime) -> dict[str, int]:
+    """Check a batch queued at ``queued_at``; listings attempted since then are skipped.
+
+    Listings without a source are decided in the calling thread; source pages are fetched by up
+    to ``RECHECK_FETCH_THREADS`` threads, each with its own database connection.
+    """
+    with_source = set(
+        Posting.objects.filter(pk__in=posting_ids)
+        .exclude(source_url="")
+        .values_list("pk", flat=True)
+    )
+    verdicts: dict[str, int] = {}
+    for posting_id in posting_ids:
+        if posting_id not in with_source:
+            verdict = check_listing(posting_id, not_attempted_since=queued_at)
+            verdicts[verdict] = verdicts.get(verdict, 0) + 1
+    threads = min(settings.RECHECK_FETCH_THREADS, len(with_source))
+    if not with_source:
+        return verdicts
+    with sources.new_client() as client:
+        if threads <= 1:
+            results = [
+                check_listing(pk, not_attempted_since=queued_at, client=client)
+                for pk in sorted(with_source)
+            ]
+        else:
+            pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="recheck")
+            try:
+                results = list(
+                    pool.map(
+                        lambda pk: _in_own_connection(check_listing, pk, queued_at, client),
+                        sorted(with_source),
+                    )
+                )
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
+    for verdict in results:
+        verdicts[verdict] = verdicts.get(verdict, 0) + 1
+    return verdicts
+
+
+def _in_own_connection(check, posting_id: int, queued_at: datetime, client) -> str:
+    try:
+        return check(posting_id, not_attempted_since=queued_at, client=client)
+    finally:
+        connections.close_all()  # this thread's connections only
+
+
+EXPIRE_CHUNK = 1000
+
+
+def expire_past_deadline(*, now: datetime | None = None, limit: int = EXPIRE_CHUNK) -> int:
+    """Expire open listings whose deadline has passed (the pages already read them as expired)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(
+            Posting.objects.select_for_update(skip_locked=True)
+            .filter(status=Posting.Status.PUBLISHED, deadline__lte=now)
+            .order_by("deadline", "pk")
+            .values_list("pk", "deadline")[:limit]
+        )
+        if not due:
+            return 0
+        Posting.objects.filter(pk__in=[pk for pk, _ in due]).update(
+            status=Posting.Status.EXPIRED,
+            closed_at=F("deadline"),
+            closed_reason=DEADLINE_PASSED,
+            last_checked_at=now,
+            check_attempted_at=now,
+            next_check_at=None,
+            check_failures=0,
+            check_note="Expired: the deadline passed.",
+        )
+    for pk, deadline in due:
+        logger.info("re-check posting=%s verdict=expired: the deadline (%s) passed", pk, deadline)
+    return len(due)
+
+
+def queue_length() -> int | None:
+    """Messages waiting on the task queue; None when it cannot be told (no Redis broker)."""
+    if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        return None
+    try:
+        client = redis.Redis.from_url(
+            settings.CELERY_BROKER_URL, socket_timeout=2, socket_connect_timeout=2
+        )
+        return int(client.llen(settings.CELERY_TASK_DEFAULT_QUEUE))
+    except redis.RedisError:
+        logger.warning("could not read the task queue's length", exc_info=True)
+        return None
+
+
+def due_for_check(now: datetime, limit: int) -> list[int]:
+    """Ids of open listings due, never checked first, then the least recently checked.
+
+    Due: not checked for nearly an interval, and not queued already or backing off after a
+    failure. Rows another scheduler is queueing right now are skipped, not waited for.
+    """
+    due_before = now - max(
+        settings.RECHECK_INTERVAL - 2 * settings.RECHECK_TICK, settings.RECHECK_TICK
+    )
+    open_listings = (
+        Posting.objects.filter(status=Posting.Status.PUBLISHED)
+        .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now))
+        .select_for_update(skip_locked=True)
+    )
+    # Two index scans: a single ORDER BY last_checked_at NULLS FIRST cannot use a portable index.
+    ids = list(
+        open_listings.filter(last_checked_at__isnull=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if len(ids) < limit:
+        ids += (
+            open_listings.filter(last_checked_at__lt=due_before)
+            .order_by("last_checked_at", "pk")
+            .values_list("pk", flat=True)[: limit - len(ids)]
+        )
+    return ids
+
+
+def schedule_rechecks(*, now: datetime | None = None) -> int:
+    """Expire what is past its deadline, then queue the due listings in batches; returns how many.
+
+    Queued listings are marked (``next_check_at``) in the same transaction, so a second beat, or
+    the next tick, does not queue them again; a batch whose message is lost gives them back after
+    ``QUEUED_FOR``. Nothing is queued while the queue is already full: the backlog drains first.
+    """
+    now = now or timezone.now()
+    record_beat_tick(now)
+    while expire_past_deadline(now=now) == EXPIRE_CHUNK:
+        pass
+    waiting = queue_length() or 0
+    room = max(settings.RECHECK_MAX_QUEUE - waiting, 0) * settings.RECHECK_BATCH_SIZE
+    limit = min(room, settings.RECHECK_MAX_PER_TICK)
+    if not limit:
+        logger.warning("re-check: %s tasks already waiting; queueing nothing this tick", waiting)
+        return 0
+    with transaction.atomic():
+        ids = due_for_check(now, limit)
+        Posting.objects.filter(pk__in=ids).update(next_check_at=now + QUEUED_FOR)
+        size = settings.RECHECK_BATCH_SIZE
+        for start in range(0, len(ids), size):
+            batch = ids[start : start + size]
+            transaction.on_commit(partial(_send_batch, batch, now))
+    logger.info("re-check: queued %s listings in batches of %s", len(ids), size)
+    return len(ids)
+
+
+def _send_batch(posting_ids: list[int], queued_at: datetime) -> None:
+    from .tasks import recheck_batch
+
+    recheck_batch.delay(posting_ids, queued_at.isoformat())
+
+
+def recheck_soon(posting: Posting) -> bool:
+    """Re-check a listing within minutes (a visitor reported it closed); at most once a cooldown."""
+    if posting.status != Posting.Status.PUBLISHED:
+        return False
+    cooldown = settings.RECHECK_ON_REPORT_COOLDOWN.total_seconds()
+    if not cache.add(f"recheck-soon:{posting.pk}", 1, timeout=int(cooldown)):
+        return False
+    from .tasks import recheck_listing
+
+    requested_at = timezone.now().isoformat()
+    transaction.on_commit(lambda: recheck_listing.delay(posting.pk, requested_at))
+    return True

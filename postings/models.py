@@ -18,7 +18,7 @@ from django.utils.text import slugify
 from django_countries.fields import CountryField
 
 from . import geo
-from .text import render_description, summarize
+from .text import render_description, sanitize_html, summarize
 
 
 def slug_for(text: str, fallback: str) -> str:
@@ -277,9 +277,10 @@ class Posting(models.Model):
         related_name="postings_created",
     )
 
-    # Re-checking (postings/freshness.py): when a check was queued and last attempted, how many
-    # attempts in a row failed to reach a verdict, and what the last one decided and why.
-    check_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Re-checking (postings/freshness.py): not to be queued again before ``next_check_at`` (set
+    # while queued, and after a failed fetch, with backoff), when a check was last attempted, how
+    # many attempts in a row failed to reach a verdict, and what the last one decided and why.
+    next_check_at = models.DateTimeField(null=True, blank=True, editable=False)
     check_attempted_at = models.DateTimeField(null=True, blank=True, editable=False)
     check_failures = models.PositiveSmallIntegerField(default=0, editable=False)
     check_note = models.CharField(max_length=300, blank=True, editable=False)
@@ -287,7 +288,7 @@ class Posting(models.Model):
     # (a hash of the normalized job content) from a page that only moved its ads and timestamps.
     source_etag = models.CharField(max_length=200, blank=True, editable=False)
     source_last_modified = models.CharField(max_length=100, blank=True, editable=False)
-    source_hash = models.CharField(max_length=64, blank=True, editable=False)
+    source_hash = models.CharField(max_length=80, blank=True, editable=False)
     deadline_reminder_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     view_count = models.PositiveIntegerField(default=0)
@@ -368,7 +369,7 @@ class Posting(models.Model):
             GinIndex(fields=["search_vector"], name="posting_search_gin"),
             # The re-check scheduler: open listings, least recently checked first.
             models.Index(
-                F("last_checked_at").asc(nulls_first=True),
+                "last_checked_at",
                 name="posting_pub_check_due",
                 condition=Q(status="published"),
             ),
@@ -441,6 +442,13 @@ class Posting(models.Model):
         self.description = markdown_text
         self.description_html = render_description(markdown_text)
         self.summary = summarize(self.description_html)
+
+    def set_description_html(self, raw_html: str) -> None:
+        """Store an imported page's HTML description, sanitized (it is never edited as Markdown)."""
+        clean = sanitize_html(raw_html or "")
+        self.description = clean
+        self.description_html = clean
+        self.summary = summarize(clean)
 
     def clean(self) -> None:
         errors: dict[str, str] = {}

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from postings.counters import address_hash, client_ip
+from postings.freshness import recheck_soon
 from postings.models import Company, Posting
 
 from .models import ModerationAction, Report
@@ -47,7 +48,39 @@ def report_submit(
         return report, False
     if reason in Report.DANGEROUS:
         safety_net_check(posting=posting)
+    if reason == Report.Reason.CLOSED:
+        recheck_soon(posting)  # its source may say so within minutes
     return report, True
+
+
+# The reporter of reports the re-check worker files; one per failure streak.
+SOURCE_CHECK_REPORTER = "source-check"
+
+
+def report_source_unreachable(*, posting_id: int, why: str) -> Report | None:
+    """Ask a moderator to look at a listing whose source kept failing; one open report at most."""
+    posting = Posting.objects.filter(pk=posting_id).first()
+    if posting is None:
+        return None
+    if (
+        Report.objects.open()
+        .filter(posting=posting, reason=Report.Reason.SOURCE_UNREACHABLE)
+        .exists()
+    ):
+        return None
+    report, _ = Report.objects.get_or_create(
+        posting=posting,
+        reason=Report.Reason.SOURCE_UNREACHABLE,
+        reporter=f"{SOURCE_CHECK_REPORTER}:{timezone.now():%Y%m%d%H%M%S}",
+        defaults={
+            "details": (
+                f"The re-check could not read {posting.source_url} "
+                f"{posting.check_failures} times in a row. Last: {why}"
+            )[:2000]
+        },
+    )
+    logger.warning("re-check flagged posting %s for a moderator: %s", posting.pk, why)
+    return report
 
 
 def reporter_of(request) -> str:

@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='posting',
-            name='check_queued_at',
+            name='next_check_at',
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
@@ -45,7 +45,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='posting',
             name='source_hash',
-            field=models.CharField(blank=True, editable=False, max_length=64),
+            field=models.CharField(blank=True, editable=False, max_length=80),
         ),
         migrations.AddField(
             model_name='posting',
@@ -54,7 +54,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='posting',
-            index=models.Index(models.OrderBy(models.F('last_checked_at'), nulls_first=True), condition=models.Q(('status', 'published')), name='posting_pub_check_due'),
+            index=models.Index(fields=['last_checked_at'], condition=models.Q(('status', 'published')), name='posting_pub_check_due'),
         ),
         migrations.AddIndex(
             model_name='posting',

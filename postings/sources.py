@@ -1,0 +1,476 @@
+"""Source pages of aggregated listings: fetch them politely, read their JobPosting, hash the job.
+
+- ``fetch`` is the only way a worker reaches another site: httpx with connect and read timeouts,
+  a cap on the whole fetch, a redirect limit, a size cap, a clear user agent, conditional requests
+  (ETag, Last-Modified), and per-host limits on requests at once and per minute.
+- ``read_page`` finds the page's schema.org ``JobPosting`` JSON-LD and reduces it to ``JobFacts``:
+  the facts we show, in our own vocabulary.
+- ``content_hash`` hashes the job, not the page: ads, "rendered at" footers and tracking scripts
+  change on every request, the job does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from datetime import time as dt_time
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+import httpx
+import lxml.html
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django_countries import countries
+from limits import RateLimitItemPerMinute
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+from w3lib.url import canonicalize_url, url_query_cleaner
+
+from .text import sanitize_html
+
+logger = logging.getLogger(__name__)
+
+# Query parameters that only say who sent the visitor: the same job page without them.
+TRACKING_PARAMS = ("gclid", "fbclid", "mc_cid", "mc_eid", "ref", "source")
+
+
+class SourceUnavailable(Exception):
+    """No verdict: a network error, a timeout, a 5xx, or an answer we cannot read. Retry later."""
+
+
+class HostBusy(Exception):
+    """This host already has as many requests as we allow; try again after ``retry_after``."""
+
+    def __init__(self, host: str, retry_after: float) -> None:
+        super().__init__(f"{host} is at its request limit; retry in {retry_after:.0f} s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Fetched:
+    status: int
+    url: str  # after redirects
+    redirected: bool
+    body: bytes = b""
+    etag: str = ""
+    last_modified: str = ""
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+# --- URLs -----------------------------------------------------------------------------------
+
+
+def canonical_url(url: str) -> str:
+    """The one spelling of a source page: lower-case host, sorted query, no fragment or trackers."""
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"Not a web address: {url[:200]!r}")
+    query_keys = [kv.split("=", 1)[0] for kv in parts.query.split("&") if kv]
+    unwanted = [k for k in query_keys if k.startswith("utm_") or k in TRACKING_PARAMS]
+    if unwanted:
+        url = url_query_cleaner(url, unwanted, remove=True, keep_fragments=True)
+    return canonicalize_url(url)
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+# --- Politeness -----------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _rate_limiter() -> MovingWindowRateLimiter:
+    storage = storage_from_string(settings.REDIS_URL or "memory://")
+    return MovingWindowRateLimiter(storage)
+
+
+class host_slot:
+    """One of ``SOURCE_HOST_CONCURRENCY`` slots for a host, and one request of its per-minute limit.
+
+    Slots are cache keys taken with ``add`` (atomic SET NX on Redis) and expiring on their own, so
+    a worker killed mid-fetch frees its slot within the fetch's time cap.
+    """
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.key = ""
+
+    def __enter__(self) -> host_slot:
+        hold = int(settings.SOURCE_TOTAL_TIMEOUT) + 5
+        for slot in range(settings.SOURCE_HOST_CONCURRENCY):
+            key = f"source-slot:{self.host}:{slot}"
+            if cache.add(key, secrets.token_hex(4), timeout=hold):
+                self.key = key
+                break
+        else:
+            raise HostBusy(self.host, retry_after=settings.SOURCE_TOTAL_TIMEOUT)
+        per_minute = RateLimitItemPerMinute(settings.SOURCE_HOST_PER_MINUTE)
+        limiter = _rate_limiter()
+        if not limiter.hit(per_minute, "source-host", self.host):
+            self.__exit__()
+            reset_at = limiter.get_window_stats(per_minute, "source-host", self.host).reset_time
+            raise HostBusy(self.host, retry_after=max(1.0, reset_at - time.time()))
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.key:
+            cache.delete(self.key)
+            self.key = ""
+
+
+# --- Fetching -------------------------------------------------------------------------------
+
+
+def new_client() -> httpx.Client:
+    """One client per batch: connections to a host are reused between its listings."""
+    return httpx.Client(
+        timeout=httpx.Timeout(
+            connect=settings.SOURCE_CONNECT_TIMEOUT,
+            read=settings.SOURCE_READ_TIMEOUT,
+            write=settings.SOURCE_READ_TIMEOUT,
+            pool=settings.SOURCE_CONNECT_TIMEOUT,
+        ),
+        follow_redirects=True,
+        max_redirects=settings.SOURCE_MAX_REDIRECTS,
+        headers={
+            "User-Agent": settings.SOURCE_USER_AGENT,
+            "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
+        },
+    )
+
+
+def fetch(
+    url: str, *, etag: str = "", last_modified: str = "", client: httpx.Client | None = None
+) -> Fetched:
+    """GET a source page within our limits; raises SourceUnavailable or HostBusy."""
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    own_client = client is None
+    client = client or new_client()
+    started = time.monotonic()
+    try:
+        with host_slot(host_of(url)), client.stream("GET", url, headers=headers) as response:
+            if response.status_code >= 500 or response.status_code in (408, 429):
+                raise SourceUnavailable(f"the source answered {response.status_code}")
+            body = _read_capped(response, started) if response.status_code == 200 else b""
+            return Fetched(
+                status=response.status_code,
+                url=str(response.url),
+                redirected=bool(response.history),
+                body=body,
+                etag=response.headers.get("ETag", "")[:200],
+                last_modified=response.headers.get("Last-Modified", "")[:100],
+            )
+    except httpx.TooManyRedirects as exc:
+        raise SourceUnavailable(f"more than {settings.SOURCE_MAX_REDIRECTS} redirects") from exc
+    except httpx.TimeoutException as exc:
+        raise SourceUnavailable(f"timed out ({type(exc).__name__})") from exc
+    except httpx.HTTPError as exc:
+        raise SourceUnavailable(f"network error ({type(exc).__name__}: {exc})"[:200]) from exc
+    finally:
+        if own_client:
+            client.close()
+
+
+def _read_capped(response: httpx.Response, started: float) -> bytes:
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > settings.SOURCE_MAX_BYTES:
+        raise SourceUnavailable(f"the page is larger than {settings.SOURCE_MAX_BYTES} bytes")
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > settings.SOURCE_MAX_BYTES:
+            raise SourceUnavailable(f"the page is larger than {settings.SOURCE_MAX_BYTES} bytes")
+        if time.monotonic() - started > settings.SOURCE_TOTAL_TIMEOUT:
+            raise SourceUnavailable(f"the page took over {settings.SOURCE_TOTAL_TIMEOUT:.0f} s")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# --- Reading the page -----------------------------------------------------------------------
+
+# Google's employmentType values, in our vocabulary.
+EMPLOYMENT_TYPES = {
+    "FULL_TIME": "full_time", "PART_TIME": "part_time", "CONTRACTOR": "contract",
+    "CONTRACT": "contract", "TEMPORARY": "temporary", "PER_DIEM": "temporary",
+    "INTERN": "internship", "INTERNSHIP": "internship", "VOLUNTEER": "volunteer",
+}  # fmt: skip
+SALARY_UNITS = {"HOUR": "hour", "DAY": "day", "WEEK": "week", "MONTH": "month", "YEAR": "year"}
+# Seniority is not a schema.org property: read from the title, most specific word first.
+SENIORITY_WORDS = (
+    ("intern", r"\b(intern|internship|trainee|praktikant)\b"),
+    ("executive", r"\b(chief|cto|ceo|cfo|vp|vice president|director|head of)\b"),
+    ("lead", r"\b(lead|principal|staff|manager)\b"),
+    ("senior", r"\b(senior|sr\.?)\b"),
+    ("junior", r"\b(junior|jr\.?|graduate|entry)\b"),
+)
+PRACTICE_WORDS = (
+    ("intellectual_property", r"\b(patent|trademark|intellectual property|ip counsel)\b"),
+    ("litigation", r"\b(litigat\w*|trial|dispute)\b"),
+    ("compliance", r"\b(complian\w*|regulatory|aml|kyc)\b"),
+    ("corporate_law", r"\b(lawyer|attorney|counsel|legal|paralegal|solicitor|advokat)\b"),
+    ("data", r"\b(data|analyst|analytics|machine learning|ml)\b"),
+    ("design", r"\b(design\w*|ux|ui)\b"),
+    ("product", r"\b(product)\b"),
+    ("engineering", r"\b(engineer\w*|developer|programmer|devops|sre|software)\b"),
+    ("marketing", r"\b(marketing|seo|content|brand)\b"),
+    ("sales", r"\b(sales|account executive|business development)\b"),
+    ("customer_support", r"\b(support|customer success|help ?desk)\b"),
+    ("finance", r"\b(financ\w*|accountant|accounting|controller|bookkeep\w*)\b"),
+    ("people", r"\b(hr|recruit\w*|talent|people)\b"),
+    ("healthcare", r"\b(nurse|doctor|physician|clinical|pharmac\w*)\b"),
+    ("education", r"\b(teacher|tutor|lecturer|professor)\b"),
+)
+
+
+@dataclass
+class JobFacts:
+    """What a source page says about its job, in our vocabulary (only what it says)."""
+
+    title: str
+    description_html: str
+    employment_type: str = ""
+    workplace: str = ""
+    city: str = ""
+    region: str = ""
+    country: str = ""
+    salary_min: int | None = None
+    salary_max: int | None = None
+    salary_currency: str = ""
+    salary_period: str = ""
+    deadline: datetime | None = None
+    posted_at: datetime | None = None
+    company_name: str = ""
+    company_website: str = ""
+    seniority: str = ""
+    practice_area: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    def hash(self) -> str:
+        facts = asdict(self)
+        facts.pop("problems")
+        facts["description_html"] = _normalize_text(self.description_html)
+        return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Page:
+    job: JobFacts | None  # None: the page carries no JobPosting
+    content_hash: str  # "ld:<sha256>" of the JobPosting, or "tx:<sha256>" of the page's main text
+
+
+def read_page(body: bytes) -> Page:
+    try:
+        doc = lxml.html.document_fromstring(body)
+    except (ValueError, lxml.etree.ParserError):
+        return Page(job=None, content_hash="tx:" + hashlib.sha256(b"").hexdigest())
+    posting = next(iter(_job_postings(doc)), None)
+    if posting is not None:
+        job = job_facts(posting)
+        if job is not None:
+            return Page(job=job, content_hash="ld:" + job.hash())
+    return Page(job=None, content_hash="tx:" + _main_text_hash(doc))
+
+
+def _job_postings(doc) -> list[dict]:
+    found: list[dict] = []
+    for script in doc.xpath('//script[@type="application/ld+json"]'):
+        text = (script.text or "").strip()
+        text = re.sub(r"^\s*(<!--|<!\[CDATA\[)|(-->|\]\]>)\s*$", "", text)
+        try:
+            data = json.loads(text)
+        except ValueError:
+            continue
+        stack = [data]
+        while stack:
+            item = stack.pop(0)
+            if isinstance(item, list):
+                stack.extend(item)
+            elif isinstance(item, dict):
+                kinds = item.get("@type")
+                kinds = kinds if isinstance(kinds, list) else [kinds]
+                if "JobPosting" in kinds:
+                    found.append(item)
+                elif "@graph" in item:
+                    stack.extend(item["@graph"] if isinstance(item["@graph"], list) else [])
+    return found
+
+
+# What is not the job on a page without JSON-LD: navigation, ads, forms, scripts, timestamps.
+_NOISE = "|".join(
+    f".//{path}"
+    for path in (
+        "script", "style", "noscript", "template", "iframe", "nav", "header", "footer", "aside",
+        "form", "time", "*[@role='banner' or @role='navigation' or @role='complementary']",
+        "*[contains(concat(' ', normalize-space(@class), ' '), ' ad ')]",
+        "*[contains(@class, 'advert') or contains(@id, 'advert') or contains(@class, 'cookie')]",
+    )
+)  # fmt: skip
+
+
+def _main_text_hash(doc) -> str:
+    mains = doc.xpath("//main|//*[@role='main']|//article")
+    main = mains[0] if mains else doc
+    for noise in main.xpath(_NOISE):
+        noise.drop_tree()
+    return hashlib.sha256(_normalize_text(main.text_content()).encode()).hexdigest()
+
+
+def _normalize_text(text: str) -> str:
+    text = re.sub(r"<[^>]+>", " ", text)
+    return " ".join(text.split()).casefold()
+
+
+def _text(value) -> str:
+    if isinstance(value, dict):
+        value = value.get("name") or value.get("@id") or ""
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return " ".join(str(value or "").split())
+
+
+def job_facts(posting: dict) -> JobFacts | None:
+    """Our facts from one JobPosting; None when it has no title."""
+    title = _text(posting.get("title") or posting.get("name"))[:200]
+    if not title:
+        return None
+    job = JobFacts(
+        title=title, description_html=sanitize_html(str(posting.get("description") or ""))
+    )
+    kinds = posting.get("employmentType") or []
+    kinds = [kinds] if isinstance(kinds, str) else kinds
+    mapped = [
+        EMPLOYMENT_TYPES.get(str(k).upper().replace("-", "_").replace(" ", "_")) for k in kinds
+    ]
+    job.employment_type = next((m for m in mapped if m), "")
+    _read_place(job, posting)
+    _read_salary(job, posting.get("baseSalary"))
+    job.deadline = _read_datetime(posting.get("validThrough"), end_of_day=True)
+    job.posted_at = _read_datetime(posting.get("datePosted"))
+    org = posting.get("hiringOrganization") or {}
+    job.company_name = _text(org)[:200]
+    if isinstance(org, dict):
+        same_as = org.get("sameAs") or org.get("url") or ""
+        same_as = same_as[0] if isinstance(same_as, list) and same_as else same_as
+        if isinstance(same_as, str) and same_as.startswith(("http://", "https://")):
+            job.company_website = same_as[:200]
+    folded = title.casefold()
+    job.seniority = next((s for s, words in SENIORITY_WORDS if re.search(words, folded)), "mid")
+    category = " ".join(_text(posting.get(k)) for k in ("occupationalCategory", "industry"))
+    job.practice_area = next(
+        (a for a, words in PRACTICE_WORDS if re.search(words, f"{folded} {category.casefold()}")),
+        "operations",
+    )
+    return job
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _country_code(value) -> str:
+    name = _text(value).strip()
+    if not name:
+        return ""
+    if len(name) == 2 and countries.name(name.upper()):
+        return name.upper()
+    if len(name) == 3 and countries.alpha2(name.upper()):
+        return countries.alpha2(name.upper())
+    from .filters import country_codes  # the same names and aliases the place filter knows
+
+    codes = country_codes(name)
+    return codes[0] if len(codes) == 1 else ""
+
+
+def _read_place(job: JobFacts, posting: dict) -> None:
+    for location in _as_list(posting.get("jobLocation")):
+        address = location.get("address") if isinstance(location, dict) else None
+        if isinstance(address, dict):
+            job.city = _text(address.get("addressLocality"))[:100]
+            job.region = _text(address.get("addressRegion"))[:100]
+            job.country = _country_code(address.get("addressCountry"))
+            if job.country:
+                break
+    location_types = [str(t).upper() for t in _as_list(posting.get("jobLocationType"))]
+    if "TELECOMMUTE" in location_types:
+        job.workplace = "hybrid" if job.city else "remote"
+        if not job.country:
+            for requirement in _as_list(posting.get("applicantLocationRequirements")):
+                job.country = _country_code(requirement)
+                if job.country:
+                    break
+    elif job.city:
+        job.workplace = "onsite"
+    if not job.country:
+        job.problems.append("no country the board knows")
+
+
+def _whole(value) -> int | None:
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    if not number.is_finite() or number < 0 or number > 100_000_000:
+        return None
+    return int(number)
+
+
+def _read_salary(job: JobFacts, salary) -> None:
+    if not isinstance(salary, dict):
+        return
+    value = salary.get("value")
+    value = value if isinstance(value, dict) else {"value": value}
+    low = _whole(value.get("minValue", value.get("value")))
+    high = _whole(value.get("maxValue", value.get("value")))
+    unit = SALARY_UNITS.get(str(value.get("unitText") or salary.get("unitText") or "").upper(), "")
+    currency = str(salary.get("currency") or "").upper()[:3]
+    if (low is None and high is None) or not unit or not re.fullmatch(r"[A-Z]{3}", currency):
+        return
+    if low is not None and high is not None and low > high:
+        low, high = high, low
+    job.salary_min, job.salary_max = low, high
+    job.salary_currency, job.salary_period = currency, unit
+
+
+def _read_datetime(value, *, end_of_day: bool = False) -> datetime | None:
+    text = _text(value)
+    if not text:
+        return None
+    moment = parse_datetime(text) if "T" in text else None
+    if moment is None:
+        try:
+            day = parse_date(text[:10])
+        except ValueError:
+            day = None
+        if day is None:
+            return None
+        moment = datetime.combine(day, dt_time(23, 59) if end_of_day else dt_time(0, 0))
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, timezone.get_fixed_timezone(0))
+    return moment
+
+
+def retry_delay(failures: int, *, base: timedelta, cap: timedelta) -> timedelta:
+    """Exponential backoff with jitter: between half and all of base * 2**failures, capped."""
+    ceiling = min(cap.total_seconds(), base.total_seconds() * 2 ** min(failures, 16))
+    return timedelta(seconds=ceiling / 2 + secrets.randbelow(int(ceiling / 2) + 1))
