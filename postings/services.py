@@ -85,6 +85,8 @@ def posting_save(*, posting: Posting, by, now: datetime | None = None) -> Postin
     current = Posting.objects.select_for_update().select_related("company").get(pk=posting.pk)
     changed = _candidate_view(current) != _candidate_view(posting)
     reworded = _reviewed_view(current) != _reviewed_view(posting)
+    if current.deadline != posting.deadline:
+        current.deadline_reminder_sent_at = None  # the new deadline gets its own reminder
     for name in (*CANDIDATE_FIELDS, "description_html", "summary"):
         setattr(current, name, getattr(posting, name))
     if changed and current.posted_at:
@@ -212,6 +214,7 @@ def posting_reopen(
         if deadline <= now:
             raise PostingActionError("The new deadline must be in the future.")
         posting.deadline = deadline
+        posting.deadline_reminder_sent_at = None
         posting.updated_at = now
     elif posting.is_past_deadline:
         raise PostingActionError("Its deadline has passed: choose a new deadline to reopen it.")
@@ -247,6 +250,7 @@ def posting_extend_deadline(
     ):
         raise PostingActionError("A closed posting is reopened, not extended.")
     posting.deadline = deadline
+    posting.deadline_reminder_sent_at = None
     if posting.posted_at:
         posting.updated_at = now
     if posting.state == "expired":
@@ -272,6 +276,16 @@ def posting_save_edit(*, posting: Posting, now: datetime | None = None) -> Posti
     publication, which later edits never move."""
     now = now or timezone.now()
     posting.set_description(posting.description)
+    stored = (
+        Posting.objects.filter(pk=posting.pk)
+        .values("deadline", "deadline_reminder_sent_at")
+        .first()
+        if posting.pk
+        else None
+    )
+    if stored:  # a moved deadline gets its own reminder; else keep the mark (the form's is stale)
+        moved = stored["deadline"] != posting.deadline
+        posting.deadline_reminder_sent_at = None if moved else stored["deadline_reminder_sent_at"]
     if posting.status in Posting.PUBLIC_STATUSES and posting.posted_at is None:
         posting.posted_at = now
         posting.updated_at = now
