@@ -443,7 +443,7 @@ def _read_salary(job: JobFacts, salary) -> None:
     low = _whole(value.get("minValue", value.get("value")))
     high = _whole(value.get("maxValue", value.get("value")))
     unit = SALARY_UNITS.get(str(value.get("unitText") or salary.get("unitText") or "").upper(), "")
-    currency = str(salary.get("currency") or "").upper()[:3]
+    currency = str(salary.get("currency") or "").strip().upper()
     if (low is None and high is None) or not unit or not re.fullmatch(r"[A-Z]{3}", currency):
         return
     if low is not None and high is not None and low > high:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
@@ -46,8 +46,16 @@ def resolved(changes: dict, posting: Posting) -> dict:
 
 
 def test_every_named_check_constraint_of_posting_has_a_violation_case():
-    names = {c.name for c in Posting._meta.constraints}
+    names = {c.name for c in Posting._meta.constraints if isinstance(c, models.CheckConstraint)}
     assert names == {name for name, _ in CONSTRAINT_VIOLATIONS}
+
+
+@pytest.mark.django_db
+def test_one_source_page_is_one_listing_and_listings_without_a_source_are_many():
+    PublishedPostingFactory.create_batch(2, source_url="")
+    PublishedPostingFactory(source_url="https://jobs.example/1")
+    with pytest.raises(IntegrityError, match="posting_source_url_unique"), transaction.atomic():
+        PublishedPostingFactory(source_url="https://jobs.example/1")
 
 
 @pytest.mark.django_db
