@@ -264,27 +264,25 @@ def apply_job_facts(posting: Posting, job: sources.JobFacts) -> tuple[list[str],
 def check_batch(posting_ids: list[int], *, queued_at: datetime) -> dict[str, int]:
     """Check a batch queued at ``queued_at``; listings attempted since then are skipped.
 
-    Listings without a source are decided in the calling thread; source pages are fetched by up
-    to ``RECHECK_FETCH_THREADS`` threads, each with its own database connection.
+    Listings without a source are decided together in one short transaction; source pages are
+    fetched by up to ``RECHECK_FETCH_THREADS`` threads, each with its own database connection.
     """
-    with_source = set(
+    with_source = sorted(
         Posting.objects.filter(pk__in=posting_ids)
         .exclude(source_url="")
         .values_list("pk", flat=True)
     )
-    verdicts: dict[str, int] = {}
-    for posting_id in posting_ids:
-        if posting_id not in with_source:
-            verdict = check_listing(posting_id, not_attempted_since=queued_at)
-            verdicts[verdict] = verdicts.get(verdict, 0) + 1
-    threads = min(settings.RECHECK_FETCH_THREADS, len(with_source))
+    verdicts = check_without_source(
+        [pk for pk in posting_ids if pk not in set(with_source)], queued_at=queued_at
+    )
     if not with_source:
         return verdicts
+    threads = min(settings.RECHECK_FETCH_THREADS, len(with_source))
     with sources.new_client() as client:
         if threads <= 1:
             results = [
                 check_listing(pk, not_attempted_since=queued_at, client=client)
-                for pk in sorted(with_source)
+                for pk in with_source
             ]
         else:
             pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="recheck")
@@ -292,7 +290,7 @@ def check_batch(posting_ids: list[int], *, queued_at: datetime) -> dict[str, int
                 results = list(
                     pool.map(
                         lambda pk: _in_own_connection(check_listing, pk, queued_at, client),
-                        sorted(with_source),
+                        with_source,
                     )
                 )
             finally:
@@ -300,6 +298,38 @@ def check_batch(posting_ids: list[int], *, queued_at: datetime) -> dict[str, int
     for verdict in results:
         verdicts[verdict] = verdicts.get(verdict, 0) + 1
     return verdicts
+
+
+def check_without_source(posting_ids: list[int], *, queued_at: datetime) -> dict[str, int]:
+    """Listings of our own employers: open until their deadline. One transaction for them all."""
+    if not posting_ids:
+        return {}
+    with transaction.atomic():
+        now = timezone.now()
+        listings = list(
+            Posting.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(pk__in=posting_ids, status=Posting.Status.PUBLISHED, source_url="")
+            .filter(Q(check_attempted_at__isnull=True) | Q(check_attempted_at__lt=queued_at))
+        )
+        past = [p for p in listings if p.deadline is not None and p.deadline <= now]
+        for posting in past:
+            _expire(posting, now)
+        still_open = [p.pk for p in listings if p not in past]
+        Posting.objects.filter(pk__in=still_open).update(
+            last_checked_at=now,
+            check_attempted_at=now,
+            next_check_at=None,
+            check_failures=0,
+            check_note="Open: open, and its deadline is ahead",
+        )
+    for pk in still_open:
+        logger.info("re-check posting=%s verdict=open: open, and its deadline is ahead", pk)
+    verdicts = {
+        OPEN: len(still_open),
+        EXPIRED: len(past),
+        SKIPPED: len(posting_ids) - len(listings),
+    }
+    return {verdict: n for verdict, n in verdicts.items() if n}
 
 
 def _in_own_connection(check, posting_id: int, queued_at: datetime, client) -> str:
