@@ -10,6 +10,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from .status import DEGRADED, public_status, workers_status
+
 logger = logging.getLogger(__name__)
 
 
@@ -38,3 +40,14 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"status": "ok" if healthy else "failing", "checks": checks}, status=200 if healthy else 503
     )
+
+
+@never_cache
+@require_GET
+def healthz_workers(request: HttpRequest) -> JsonResponse:
+    """Beat, workers, queue and re-checks: 200 when ok or embedded, 503 when degraded.
+
+    Public, so the workers' host names are left out (moderators see them on their status page).
+    """
+    status = workers_status()
+    return JsonResponse(public_status(status), status=503 if status["status"] == DEGRADED else 200)

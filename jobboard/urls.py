@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from .health import healthz
+from .health import healthz, healthz_workers
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="postings:list", query_string=True), name="home"),
@@ -12,5 +12,6 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("moderation/", include("reporting.moderation_urls")),
     path("healthz/", healthz, name="healthz"),
+    path("healthz/workers/", healthz_workers, name="healthz_workers"),
     path("admin/", admin.site.urls),
 ]

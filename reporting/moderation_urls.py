@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import moderation
+from . import moderation, status_views
 
 app_name = "moderation"
 
@@ -18,4 +18,5 @@ urlpatterns = [
     path("reports/<int:pk>/act/", moderation.ReportActionView.as_view(), name="report_act"),
     path("companies/<int:pk>/", moderation.CompanyModerationView.as_view(), name="company"),
     path("companies/<int:pk>/act/", moderation.CompanyActionView.as_view(), name="company_act"),
+    path("status/", status_views.StatusView.as_view(), name="status"),
 ]
