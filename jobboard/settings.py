@@ -165,8 +165,12 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
 # A message a worker took and never acknowledged (the whole worker was killed) is handed out
 # again after this long. It must exceed the longest task and the longest countdown we use.
+# Workers look for such messages every CELERY_RESTORE_INTERVAL seconds, at every
+# CELERY_RESTORE_THROTTLE-th look (kombu's defaults: 10 and 10).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900),
+    "unacked_restore_interval": env.int("CELERY_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": env.int("CELERY_RESTORE_THROTTLE", default=10),
 }
 # A queue of its own per deployment, so two boards (or a test run) can share one Redis.
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="jobboard")
