@@ -22,6 +22,8 @@ from django.core.cache import caches
 
 from postings import counters
 
+pytest_plugins = ["tests.worker", "tests.source_server"]
+
 POSTGRES_SKIP_REASON = "needs PostgreSQL full-text search"
 REDIS_SKIP_REASON = "needs Redis (set REDIS_URL) for the buffered counter flush"
 FACTORY_SEED = "jobboard-tests"
