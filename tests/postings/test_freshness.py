@@ -23,17 +23,7 @@ from postings.models import Posting
 from reporting.models import Report
 from tests.source_server import job_posting
 
-
-@pytest.fixture(autouse=True)
-def quick_sources(settings):
-    settings.SOURCE_CONNECT_TIMEOUT = 1.0
-    settings.SOURCE_READ_TIMEOUT = 1.0
-    settings.SOURCE_TOTAL_TIMEOUT = 2.0
-    settings.SOURCE_HOST_PER_MINUTE = 1000
-    settings.RECHECK_FETCH_THREADS = 1  # checks run in the test's own transaction
-    sources._rate_limiter.cache_clear()
-    yield
-    sources._rate_limiter.cache_clear()
+pytestmark = pytest.mark.usefixtures("quick_sources")
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ WORKER_ENV = {
 
 
 @pytest.fixture(autouse=True)
-def quick_sources(settings):
+def generous_host_limits(settings):
     settings.SOURCE_HOST_PER_MINUTE = 10000
     settings.SOURCE_HOST_CONCURRENCY = 8
 

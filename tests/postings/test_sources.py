@@ -11,16 +11,7 @@ import pytest
 from postings import sources
 from tests.source_server import job_posting, json_ld_html
 
-
-@pytest.fixture(autouse=True)
-def quick_sources(settings):
-    settings.SOURCE_CONNECT_TIMEOUT = 1.0
-    settings.SOURCE_READ_TIMEOUT = 1.0
-    settings.SOURCE_TOTAL_TIMEOUT = 2.0
-    settings.SOURCE_HOST_PER_MINUTE = 1000
-    sources._rate_limiter.cache_clear()
-    yield
-    sources._rate_limiter.cache_clear()
+pytestmark = pytest.mark.usefixtures("quick_sources")
 
 
 def page_of(job: dict, extra_html: str = "") -> sources.Page:
