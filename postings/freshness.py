@@ -13,6 +13,7 @@ A batch skips listings attempted since it was queued, so running it twice checks
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
@@ -85,24 +86,37 @@ def _log(posting: Posting, verdict: str, why: str) -> str:
     return verdict
 
 
-def _reached(posting: Posting, now: datetime, verdict: str, why: str) -> str:
+# What a check writes when the job itself did not change. Saving only these keeps the search
+# trigger (on title, description, place) from re-indexing the row at every check.
+CHECK_FIELDS = (
+    "last_checked_at", "check_attempted_at", "next_check_at", "check_failures", "check_note",
+    "source_etag", "source_last_modified", "source_hash",
+)  # fmt: skip
+ENDING_FIELDS = ("status", "closed_at", "closed_reason")
+
+
+def _reached(
+    posting: Posting, now: datetime, verdict: str, why: str, *, content_changed: bool = False
+) -> str:
     """A check that reached a verdict: last checked now, the failure streak over."""
     posting.last_checked_at = now
     posting.check_attempted_at = now
     posting.next_check_at = None
     posting.check_failures = 0
     posting.check_note = f"{verdict.capitalize()}: {why}"[:300]
-    posting.save()
+    if content_changed:
+        posting.save()
+    else:
+        posting.save(update_fields=[*CHECK_FIELDS, *ENDING_FIELDS])
     return _log(posting, verdict, why)
 
 
-def _expire(posting: Posting, now: datetime) -> str:
+def _expire(posting: Posting, now: datetime, *, content_changed: bool = False) -> str:
     posting.status = Posting.Status.EXPIRED
     posting.closed_at = posting.deadline
     posting.closed_reason = DEADLINE_PASSED
-    return _reached(
-        posting, now, EXPIRED, f"the deadline ({posting.deadline:%Y-%m-%d %H:%M} UTC) passed"
-    )
+    why = f"the deadline ({posting.deadline:%Y-%m-%d %H:%M} UTC) passed"
+    return _reached(posting, now, EXPIRED, why, content_changed=content_changed)
 
 
 def _close(posting: Posting, now: datetime, why: str) -> str:
@@ -207,7 +221,9 @@ def _judge(posting: Posting, fetched: sources.Fetched, now: datetime) -> str:
     posting.source_hash = page.content_hash
     if page.job is None:
         posting.updated_at = now
-        return _reached(posting, now, UPDATED, "the job text at the source changed")
+        return _reached(
+            posting, now, UPDATED, "the job text at the source changed", content_changed=True
+        )
     changed, problem = apply_job_facts(posting, page.job)
     if problem:
         return _reached(posting, now, UNCHANGED, f"the source changed but was not used: {problem}")
@@ -215,9 +231,9 @@ def _judge(posting: Posting, fetched: sources.Fetched, now: datetime) -> str:
         return _reached(posting, now, UNCHANGED, "the source changed nothing we show")
     posting.updated_at = now
     if posting.is_past_deadline:
-        _expire(posting, now)
+        _expire(posting, now, content_changed=True)
         return _log(posting, UPDATED, f"changed {', '.join(changed)}; its new deadline has passed")
-    return _reached(posting, now, UPDATED, f"changed {', '.join(changed)}")
+    return _reached(posting, now, UPDATED, f"changed {', '.join(changed)}", content_changed=True)
 
 
 # Facts a source may refresh. Seniority and practice area are our reading of its title, made
@@ -272,8 +288,9 @@ def check_batch(posting_ids: list[int], *, queued_at: datetime) -> dict[str, int
         .exclude(source_url="")
         .values_list("pk", flat=True)
     )
+    has_source = set(with_source)
     verdicts = check_without_source(
-        [pk for pk in posting_ids if pk not in set(with_source)], queued_at=queued_at
+        [pk for pk in posting_ids if pk not in has_source], queued_at=queued_at
     )
     if not with_source:
         return verdicts
@@ -285,19 +302,44 @@ def check_batch(posting_ids: list[int], *, queued_at: datetime) -> dict[str, int
                 for pk in with_source
             ]
         else:
-            pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="recheck")
-            try:
-                results = list(
-                    pool.map(
-                        lambda pk: _in_own_connection(check_listing, pk, queued_at, client),
-                        with_source,
-                    )
-                )
-            finally:
-                pool.shutdown(wait=False, cancel_futures=True)
+            results = _check_in_threads(with_source, queued_at, client, threads)
     for verdict in results:
         verdicts[verdict] = verdicts.get(verdict, 0) + 1
     return verdicts
+
+
+def _check_in_threads(
+    posting_ids: list[int], queued_at: datetime, client: httpx.Client, threads: int
+) -> list[str]:
+    """Check listings on ``threads`` threads, each with one database connection for the batch.
+
+    Slow source sites are waited for side by side. A thread takes the next listing when it is
+    done with one; if the task is stopped (its time limit), threads take no new listing.
+    """
+    pending, lock, stop = iter(posting_ids), threading.Lock(), threading.Event()
+    results: list[str] = []
+
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                with lock:
+                    posting_id = next(pending, None)
+                if posting_id is None:
+                    return
+                verdict = check_listing(posting_id, not_attempted_since=queued_at, client=client)
+                with lock:
+                    results.append(verdict)
+        finally:
+            connections.close_all()  # this thread's connection only
+
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="recheck")
+    try:
+        for future in [pool.submit(work) for _ in range(threads)]:
+            future.result()
+    finally:
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+    return results
 
 
 def check_without_source(posting_ids: list[int], *, queued_at: datetime) -> dict[str, int]:
@@ -330,13 +372,6 @@ def check_without_source(posting_ids: list[int], *, queued_at: datetime) -> dict
         SKIPPED: len(posting_ids) - len(listings),
     }
     return {verdict: n for verdict, n in verdicts.items() if n}
-
-
-def _in_own_connection(check, posting_id: int, queued_at: datetime, client) -> str:
-    try:
-        return check(posting_id, not_attempted_since=queued_at, client=client)
-    finally:
-        connections.close_all()  # this thread's connections only
 
 
 EXPIRE_CHUNK = 1000
