@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Q
@@ -44,7 +42,6 @@ PING_TIMEOUT = 1.0
 # Ping answers are cached this long, so reloading the page does not ping every time.
 PING_CACHE_KEY = "status:workers-ping"
 PING_CACHE_SECONDS = 15
-BROKER_TIMEOUT = 1.0
 
 OK, DEGRADED, EMBEDDED = "ok", "degraded", "embedded"
 UNREACHABLE, NOT_USED = "unreachable", "not used"
@@ -57,13 +54,6 @@ def lag_allowed() -> timedelta:
 
 def beat_stale_after() -> timedelta:
     return BEAT_STALE_TICKS * settings.RECHECK_TICK
-
-
-@lru_cache(maxsize=4)
-def _broker_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(
-        url, socket_timeout=BROKER_TIMEOUT, socket_connect_timeout=BROKER_TIMEOUT
-    )
 
 
 def _beat(now: datetime, embedded: bool) -> dict[str, Any]:
@@ -90,7 +80,7 @@ def _beat(now: datetime, embedded: bool) -> dict[str, Any]:
 def _queue() -> dict[str, Any]:
     name = settings.CELERY_TASK_DEFAULT_QUEUE
     try:
-        length = _broker_client(settings.CELERY_BROKER_URL).llen(name)
+        length = freshness.queue_length()
     except Exception:
         logger.exception("status: cannot read the length of queue %r from the broker", name)
         return {"state": UNREACHABLE, "name": name, "length": None}

@@ -16,7 +16,7 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from functools import partial
+from functools import lru_cache, partial
 
 import httpx
 import redis
@@ -404,18 +404,18 @@ def expire_past_deadline(*, now: datetime | None = None, limit: int = EXPIRE_CHU
     return len(due)
 
 
-def queue_length() -> int | None:
-    """Messages waiting on the task queue; None when it cannot be told (no Redis broker)."""
+@lru_cache(maxsize=4)
+def broker_client(url: str) -> redis.Redis:
+    """A Redis client for the broker, with short timeouts (status pages must not hang)."""
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
+def queue_length() -> int:
+    """Messages waiting on the task queue (0 without a Redis broker); may raise RedisError."""
     if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-        return None
-    try:
-        client = redis.Redis.from_url(
-            settings.CELERY_BROKER_URL, socket_timeout=2, socket_connect_timeout=2
-        )
-        return int(client.llen(settings.CELERY_TASK_DEFAULT_QUEUE))
-    except redis.RedisError:
-        logger.warning("could not read the task queue's length", exc_info=True)
-        return None
+        return 0
+    client = broker_client(settings.CELERY_BROKER_URL)
+    return int(client.llen(settings.CELERY_TASK_DEFAULT_QUEUE))
 
 
 def due_for_check(now: datetime, limit: int) -> list[int]:
@@ -458,7 +458,11 @@ def schedule_rechecks(*, now: datetime | None = None) -> int:
     record_beat_tick(now)
     while expire_past_deadline(now=now) == EXPIRE_CHUNK:
         pass
-    waiting = queue_length() or 0
+    try:
+        waiting = queue_length()
+    except redis.RedisError:
+        logger.warning("re-check: could not read the queue's length", exc_info=True)
+        waiting = 0
     room = max(settings.RECHECK_MAX_QUEUE - waiting, 0) * settings.RECHECK_BATCH_SIZE
     limit = min(room, settings.RECHECK_MAX_PER_TICK)
     if not limit:

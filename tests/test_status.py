@@ -61,7 +61,8 @@ def with_workers(settings, monkeypatch):
     settings.RECHECK_TICK = timedelta(seconds=60)
     ping = Ping(WORKERS)
     monkeypatch.setattr(app.control, "ping", ping)
-    monkeypatch.setattr(status, "_broker_client", lambda url: FakeBroker(length=3))
+    settings.CELERY_BROKER_URL = "redis://broker.invalid/0"
+    monkeypatch.setattr(freshness, "broker_client", lambda url: FakeBroker(length=3))
     freshness.record_beat_tick(timezone.now() - timedelta(seconds=40))
     PublishedPostingFactory(last_checked_at=timezone.now() - timedelta(minutes=20))
     return ping
@@ -71,8 +72,9 @@ def with_workers(settings, monkeypatch):
 def embedded(settings, monkeypatch):
     settings.CELERY_TASK_ALWAYS_EAGER = True
     monkeypatch.setattr(app.control, "ping", Ping(error=AssertionError("no ping when embedded")))
+    settings.CELERY_BROKER_URL = "redis://broker.invalid/0"
     monkeypatch.setattr(
-        status, "_broker_client", lambda url: FakeBroker(error=AssertionError("no broker"))
+        freshness, "broker_client", lambda url: FakeBroker(error=AssertionError("no broker"))
     )
 
 
@@ -151,7 +153,7 @@ def test_an_unreachable_broker_is_reported_and_the_workers_are_not_pinged(
     with_workers, monkeypatch, caplog
 ):
     monkeypatch.setattr(
-        status, "_broker_client", lambda url: FakeBroker(error=redis.ConnectionError("refused"))
+        freshness, "broker_client", lambda url: FakeBroker(error=redis.ConnectionError("refused"))
     )
     with caplog.at_level(logging.ERROR, logger="jobboard.status"):
         figures = status.workers_status()
