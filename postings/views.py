@@ -8,6 +8,7 @@ from . import counters
 from .browse import LIST_PARAMS, browse
 from .filters import PostingFilter
 from .models import Posting
+from .structured import job_posting_data
 
 
 class PostingListView(TemplateView):
@@ -79,6 +80,7 @@ class PostingDetailView(DetailView):
             context["apply_click_count"] = posting.apply_click_count + clicks.get(posting.pk, 0)
         context["back_query"] = back_to_list_query(self.request.GET)
         context["share_url"] = self.request.build_absolute_uri(posting.get_absolute_url())
+        context["job_posting_data"] = job_posting_data(posting)
         return context
 
 

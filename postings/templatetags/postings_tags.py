@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from django import template
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
-from django.utils.html import format_html
+from django.utils.html import format_html, json_script
 from django.utils.safestring import SafeString, mark_safe
 
 from ..models import Posting
@@ -123,3 +123,12 @@ def salary(posting: Posting) -> str:
 def is_web_link(url: str) -> bool:
     """Only http(s) links are ever put in an href, whatever got into the database."""
     return isinstance(url, str) and url.lower().startswith(("https://", "http://"))
+
+
+@register.filter
+def json_ld(value) -> SafeString:
+    """Structured data in a ``<script type="application/ld+json">``, escaped by ``json_script``."""
+    if not value:
+        return SafeString("")
+    script = json_script(value)
+    return SafeString(script.replace('type="application/json"', 'type="application/ld+json"', 1))
