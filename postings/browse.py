@@ -393,6 +393,9 @@ def facets_for(params: QueryDict, filterset: PostingFilter) -> list[Facet]:
     return facets
 
 
+FREE_TEXT_FILTERS = ("q", "location", "company")
+
+
 def canonical_filters(filterset: PostingFilter) -> QueryDict:
     """The valid filters only, normalized, so that "?q=Engineer&utm_source=x" and "?q=engineer"
     share one cache entry and junk parameters cannot force a recount."""
@@ -402,8 +405,10 @@ def canonical_filters(filterset: PostingFilter) -> QueryDict:
             canonical.setlist(name, sorted(str(v) for v in value))
         elif isinstance(value, bool):
             canonical[name] = "1"
-        elif isinstance(value, str):
-            canonical[name] = " ".join(value.casefold().split())
+        elif name in FREE_TEXT_FILTERS:  # case does not change what these match
+            canonical[name] = " ".join(str(value).casefold().split())
+        elif isinstance(value, str):  # a choice such as a country code: its case is its value
+            canonical[name] = value
         else:
             canonical[name] = str(value)
     return canonical

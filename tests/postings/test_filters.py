@@ -707,6 +707,12 @@ def test_facet_counts_apply_the_other_filters_but_not_their_own(small_pages):
     assert seniority["junior"] == (1, False)
 
 
+def test_facet_counts_apply_the_country_filter(small_pages):
+    PublishedPostingFactory(workplace="remote", city="", country="DE")
+    PublishedPostingFactory(workplace="remote", city="", country="FR")
+    assert facet(run(country="DE"), "workplace")["remote"] == (1, False)
+
+
 def test_date_posted_facet_counts_each_window(small_pages):
     now = timezone.now()
     PublishedPostingFactory(posted_at=now - timedelta(hours=2))
