@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "accounts",
     "postings",
     "reporting",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -229,6 +230,26 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": RECHECK_TICK.total_seconds(),
     },
     "deadline-reminders": {"task": "postings.tasks.send_deadline_reminders", "schedule": 600.0},
+}
+
+# --- Saved searches and email alerts (alerts/) ----------------------------------------------
+
+# Beat looks for due alerts this often; each search is sent daily or weekly, as its subscriber chose.
+ALERTS_TICK = timedelta(seconds=env.int("ALERTS_TICK_SECONDS", default=600))
+ALERTS_BATCH_SIZE = env.int("ALERTS_BATCH_SIZE", default=50)
+ALERTS_MAX_PER_RUN = env.int("ALERTS_MAX_PER_RUN", default=20_000)
+# A queued batch that never ran (its worker died) gives its searches back after this.
+ALERTS_QUEUED_LEASE = timedelta(minutes=env.int("ALERTS_QUEUED_LEASE_MINUTES", default=30))
+# Listings per alert email; the email links to the rest.
+ALERTS_MAX_LISTINGS = env.int("ALERTS_MAX_LISTINGS", default=20)
+# An alert also looks this far before the previous one, for listings committed just after it.
+ALERTS_GRACE = timedelta(hours=env.int("ALERTS_GRACE_HOURS", default=24))
+ALERTS_CONFIRM_MAX_AGE = timedelta(days=env.int("ALERTS_CONFIRM_DAYS", default=3))
+ALERTS_CONFIRMATIONS_PER_DAY = env.int("ALERTS_CONFIRMATIONS_PER_DAY", default=3)
+ALERTS_MAX_PER_EMAIL = env.int("ALERTS_MAX_PER_EMAIL", default=20)
+
+CELERY_BEAT_SCHEDULE |= {
+    "email-alerts": {"task": "alerts.tasks.send_alerts", "schedule": ALERTS_TICK.total_seconds()},
 }
 
 # --- Domain knobs ---------------------------------------------------------------------------

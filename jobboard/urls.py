@@ -15,6 +15,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="postings:list", query_string=True), name="home"),
     path("jobs/", include("postings.urls")),
     path("jobs/", include("reporting.urls")),
+    path("alerts/", include("alerts.urls")),
     path("employer/", include("postings.employer_urls")),
     path("accounts/", include("accounts.urls")),
     path("moderation/", include("reporting.moderation_urls")),
