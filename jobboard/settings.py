@@ -234,7 +234,7 @@ CELERY_BEAT_SCHEDULE |= {
 
 # --- Saved searches and email alerts (alerts/) ----------------------------------------------
 
-# Beat looks for due alerts this often; each search is sent daily or weekly, as its subscriber chose.
+# Beat looks for due alerts this often; each search goes daily or weekly, as its subscriber chose.
 ALERTS_TICK = timedelta(seconds=env.int("ALERTS_TICK_SECONDS", default=600))
 ALERTS_BATCH_SIZE = env.int("ALERTS_BATCH_SIZE", default=50)
 ALERTS_MAX_PER_RUN = env.int("ALERTS_MAX_PER_RUN", default=20_000)

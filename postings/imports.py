@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import freshness, sources
+from . import duplicates, freshness, sources
 from .models import Company, Posting, slug_for
 
 logger = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ def _create(canonical: str, page: sources.Page, fetched: sources.Fetched) -> Pos
     except ValidationError as exc:
         raise ImportRefused("; ".join(exc.messages)) from exc
     posting.save()
+    transaction.on_commit(partial(duplicates.flag_likely_duplicates, posting_id=posting.pk))
     return posting
 
 

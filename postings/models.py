@@ -20,6 +20,10 @@ from django_countries.fields import CountryField
 from . import geo
 from .text import render_description, sanitize_html, summarize
 
+# Columns derived on save to find likely duplicates (postings/duplicates.py), and their sources.
+DUPLICATE_KEYS = ("title_key", "description_key", "apply_key")
+KEYED_FIELDS = frozenset({"title", "description", "description_html", "apply_url"})
+
 
 def slug_for(text: str, fallback: str) -> str:
     return slugify(text)[:80].strip("-") or fallback
@@ -297,6 +301,10 @@ class Posting(models.Model):
 
     # Kept by a database trigger on PostgreSQL (title, company name, place, description).
     search_vector = SearchVectorField(null=True, editable=False)
+    # Derived on save (postings/duplicates.py), to find the same job listed twice by index.
+    title_key = models.CharField(max_length=200, blank=True, default="", editable=False)
+    description_key = models.CharField(max_length=40, blank=True, default="", editable=False)
+    apply_key = models.CharField(max_length=40, blank=True, default="", editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
@@ -369,7 +377,7 @@ class Posting(models.Model):
             GinIndex(fields=["search_vector"], name="posting_search_gin"),
             # The re-check scheduler: open listings, least recently checked first.
             models.Index(
-                "last_checked_at",
+                fields=["last_checked_at"],  # as migration 0006 made it
                 name="posting_pub_check_due",
                 condition=Q(status="published"),
             ),
@@ -379,6 +387,32 @@ class Posting(models.Model):
                 name="posting_pub_reminder_due",
                 condition=Q(status="published", deadline_reminder_sent_at__isnull=True),
             ),
+            # Likely duplicates (postings/duplicates.py): the same role of one company, the same
+            # description, an imported page used as an employer's apply link.
+            models.Index("company", "title_key", name="posting_company_title_key"),
+            models.Index(
+                "description_key",
+                name="posting_description_key",
+                condition=~Q(description_key=""),
+            ),
+            models.Index("apply_key", name="posting_apply_key", condition=~Q(apply_key="")),
+            # Similar jobs (postings/similar.py): open listings of one area and level, newest first,
+            # in one country, and remote ones anywhere.
+            models.Index(
+                "practice_area",
+                "seniority",
+                "country",
+                F("posted_at").desc(),
+                name="posting_pub_similar_place",
+                condition=Q(status="published"),
+            ),
+            models.Index(
+                "practice_area",
+                "seniority",
+                F("posted_at").desc(),
+                name="posting_pub_similar_remote",
+                condition=Q(status="published", workplace="remote"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -387,6 +421,18 @@ class Posting(models.Model):
     def save(self, *args, **kwargs) -> None:
         if not self.slug:
             self.slug = slug_for(self.title, "job")
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or KEYED_FIELDS & set(update_fields):
+            # Columns derived from this row only, like the slug: kept true by every writer.
+            from . import duplicates  # it queries Posting
+
+            self.title_key = duplicates.title_key(self.title)
+            self.description_key = duplicates.description_key(
+                self.description_html or self.description
+            )
+            self.apply_key = duplicates.apply_key(self.apply_url)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, *DUPLICATE_KEYS}
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:

@@ -5,17 +5,21 @@ The rules of the posting lifecycle live here:
 - ``posted_at`` is set at the first publication and never moves again (edits, close and reopen);
 - ``updated_at`` moves only when something a candidate sees changes;
 - a company that is not verified publishes into the review queue;
-- the same role, open twice, is caught and offered as "extend the deadline" instead.
+- the same role, open twice, is caught and offered as "extend the deadline" instead;
+- a published listing that looks like another open one is put before a moderator
+  (postings/duplicates.py).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
 
+from .duplicates import flag_likely_duplicates
 from .models import Company, Posting
 
 # What a candidate sees of a posting: a change to any of these moves ``updated_at``.
@@ -137,6 +141,7 @@ def posting_publish(*, posting: Posting, by, now: datetime | None = None) -> Pos
     else:
         posting.status = Posting.Status.PENDING_REVIEW
     posting.save()
+    transaction.on_commit(partial(flag_likely_duplicates, posting_id=posting.pk))
     return posting
 
 

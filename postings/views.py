@@ -8,6 +8,7 @@ from . import counters
 from .browse import LIST_PARAMS, browse
 from .filters import PostingFilter
 from .models import Posting
+from .similar import similar_postings
 from .structured import job_posting_data
 
 
@@ -81,6 +82,8 @@ class PostingDetailView(DetailView):
         context["back_query"] = back_to_list_query(self.request.GET)
         context["share_url"] = self.request.build_absolute_uri(posting.get_absolute_url())
         context["job_posting_data"] = job_posting_data(posting)
+        # Closed listings too: that is where candidates need somewhere else to go.
+        context["similar_postings"] = similar_postings(posting)
         return context
 
 

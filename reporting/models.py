@@ -29,6 +29,8 @@ class Report(models.Model):
         OTHER = "other", "Something else"
         # Filed by the re-check worker, never by a visitor.
         SOURCE_UNREACHABLE = "source_unreachable", "Source unreachable (automatic check)"
+        # Filed when a listing published or imported repeats an open one (postings/duplicates.py).
+        LIKELY_DUPLICATE = "likely_duplicate", "Likely duplicate (found automatically)"
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
@@ -44,6 +46,7 @@ class Report(models.Model):
         "inaccurate": 2,
         "other": 3,
         "source_unreachable": 2,
+        "likely_duplicate": 3,
     }
     # The reasons a visitor may give; the others are filed by the system.
     VISITOR_REASONS = ("unsafe", "fake", "closed", "duplicated", "inaccurate", "other")
@@ -80,7 +83,8 @@ class Report(models.Model):
             ),
             models.CheckConstraint(
                 name="report_duplicate_of_only_for_duplicates",
-                condition=Q(duplicate_of__isnull=True) | Q(reason="duplicated"),
+                condition=Q(duplicate_of__isnull=True)
+                | Q(reason__in=["duplicated", "likely_duplicate"]),
             ),
             models.CheckConstraint(
                 name="report_handled_when_closed",

@@ -14,6 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import DetailView, ListView
 
+from postings.duplicates import likely_duplicates
 from postings.models import Company, Posting
 
 from . import services
@@ -105,6 +106,14 @@ class PostingModerationView(ModeratorRequiredMixin, DetailView):
             open_reports=sum(report.status == Report.Status.OPEN for report in reports),
             is_public=posting.status in Posting.PUBLIC_STATUSES,
             duplicate_default=self.duplicate_default(posting, reports),
+            likely_duplicates=likely_duplicates(posting),
+            # What posting_mark_duplicate accepts: this listing public once (hidden or not), the
+            # other public. One never public is sent back to its employer instead.
+            markable=posting.posted_at is not None
+            and posting.status in (*Posting.PUBLIC_STATUSES, Posting.Status.PENDING_REVIEW),
+            never_public=posting.posted_at is None
+            and posting.status == Posting.Status.PENDING_REVIEW,
+            public_statuses=Posting.PUBLIC_STATUSES,
             **kwargs,
         )
 

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from postings.counters import address_hash, client_ip
+from postings.duplicates import likely_duplicates
 from postings.freshness import recheck_soon
 from postings.models import Company, Posting
 
@@ -80,6 +81,44 @@ def report_source_unreachable(*, posting_id: int, why: str) -> Report | None:
         },
     )
     logger.warning("re-check flagged posting %s for a moderator: %s", posting.pk, why)
+    return report
+
+
+# The reporter of automatic duplicate reports.
+DUPLICATE_CHECK_REPORTER = "duplicate-check"
+
+
+@transaction.atomic
+def report_likely_duplicate(*, posting_id: int) -> Report | None:
+    """Ask a moderator whether a listing repeats an open one; one open automatic report at most.
+
+    The listing's row lock makes two runs at once take turns, so the second finds the first's
+    report. Nothing is filed for a listing that is no longer live or waiting, or already marked.
+    """
+    posting = Posting.objects.select_for_update().filter(pk=posting_id).first()
+    live = (Posting.Status.PUBLISHED, Posting.Status.PENDING_REVIEW)
+    if posting is None or posting.status not in live or posting.duplicate_of_id:
+        return None
+    if (
+        Report.objects.open()
+        .filter(posting=posting, reason=Report.Reason.LIKELY_DUPLICATE)
+        .exists()
+    ):
+        return None
+    matches = [(other, why) for other, why in likely_duplicates(posting) if other.is_open]
+    if not matches:
+        return None
+    lines = [f"Listing {other.pk}, “{other.title}”: {why}." for other, why in matches[:5]]
+    report = Report.objects.create(
+        posting=posting,
+        reason=Report.Reason.LIKELY_DUPLICATE,
+        reporter=f"{DUPLICATE_CHECK_REPORTER}:{timezone.now():%Y%m%d%H%M%S%f}",
+        duplicate_of=matches[0][0],
+        details=("Found automatically when it was published or imported.\n" + "\n".join(lines))[
+            :2000
+        ],
+    )
+    logger.info("posting %s looks like a duplicate of %s", posting.pk, matches[0][0].pk)
     return report
 
 
@@ -394,6 +433,12 @@ def posting_mark_duplicate(*, posting: Posting, other: Posting, by, note: str) -
         raise ModerationError(
             f"“{posting.title}” is {posting.get_status_display().lower()}: "
             "only a public listing or one waiting for review can be marked a duplicate."
+        )
+    if posting.posted_at is None:
+        # Closing would make its unreviewed words public (a closed listing has a page).
+        raise ModerationError(
+            f"“{posting.title}” was never public: reject it instead, with a note naming "
+            f"the other listing ({other.pk})."
         )
     seen, step = {other.pk}, other
     while step.duplicate_of_id is not None:
