@@ -1,0 +1,1411 @@
+"""Benchmark (not a test) of issue 7, "fast at a million listings": every public page class under
+load next to a trivial view, the SQL of each page class, a web worker's memory, and the view
+counter's cost and accuracy, in one run; then the issue's targets, PASS or FAIL.
+
+Run it from the repository root; PostgreSQL (127.0.0.1:5432, user postgres, trust auth), Redis
+(127.0.0.1:6379) and wrk (Debian package ``wrk``) must be there::
+
+    .venv/bin/python bench/scale.py              # the figures (the first run builds the data)
+    .venv/bin/python bench/scale.py --help       # the options; the defaults give the figures
+    .venv/bin/python bench/scale.py --rebuild    # build the data set again even if it is there
+    .venv/bin/python bench/scale.py --postings 50000 --database jobboard_bench_small \
+        --redis-db 10 --duration 5               # a quick smoke run on a small data set
+    .venv/bin/python bench/profile_pages.py      # then: where each page class's time goes
+
+1. The data set (``bench/scale_data.py``): 1,000,000 postings and 20,000 companies, seeded, in
+   database ``jobboard_bench``, its schema made by the project's migrations. It is built once
+   and reused while its size, seed and generator are the same and it is under a week old (its
+   dates are relative to its build); migrations added since are applied to it by
+   ``manage.py migrate``, timed, as production would apply them. Its build time is the issue's
+   "load" figure; the build prints what each step took and the CPU it and other processes used.
+2. The production server: ``gunicorn jobboard.wsgi``, 2 sync workers (default timeout 30 s),
+   the project's settings read from the environment as in production: DEBUG off, a random
+   SECRET_KEY, PostgreSQL, Redis database ``--redis-db`` (flushed; refused when it holds keys
+   this benchmark did not write), persistent connections (the default ``CONN_MAX_AGE``), static
+   files collected into a scratch directory and served by WhiteNoise, an access log as the
+   Dockerfile writes one. ``DJANGO_SETTINGS_MODULE=bench.settings_bench`` only adds two
+   comparison views (``bench/urls_bench.py``): ``/bench/trivial/`` (``HttpResponse("ok")``
+   through the same middleware) and the listing's page with the view counter off. Every request
+   comes from 127.0.0.1, so ``COUNTS_PER_ADDRESS_PER_DAY`` is raised: the counter counts per
+   browser, not per address, during the benchmark.
+3. Each page class under ``wrk -t2 -c32`` on loopback for ``--duration`` seconds. First up to
+   12 of its URLs are fetched once, two at a time (each must answer 200; their times are printed
+   as the cold times), then ``--warmup`` seconds of load (skipped for pages slower than half a
+   second: the fetches warmed them), then the measured run; then the server answers what was
+   still queued (restarted if that takes over a minute). Before each class a 3-second run of the
+   trivial view is its yardstick: a class's "×trivial" is against the runs just before and
+   after it, as the shared machine's load changes. The listing's page with and without the
+   counter run in alternating slices (``--slices``). The classes: the trivial view (first and
+   last, to see the machine's drift), the list
+   page (a rotation of 17 first pages with single filters, combinations and other sorts, and
+   page 500 of 3 lists by the keyset cursor its "Next" link carries), the search page (8
+   searches: very common words, rare words, a word in no posting, a phrase with an exclusion,
+   a word with a filter), the listing's page over 10,000 open listings with the view counter
+   counting every request (each request a new visitor: one of 64 browsers' User-Agents per
+   listing, none a crawler), the same pages with the counter off, the RSS and Atom feeds, and
+   the sitemap (4 connections: crawlers fetch a few at a time). A class whose pages are slower
+   than the run allows (fewer than 50 answers) is rated by the server's answers from the run's
+   start until its queue emptied (gunicorn's access log); its latencies print as "> the run".
+4. The SQL of each page class: the statements a request runs, captured in-process by Django's
+   test client against the same database with the cache bypassed (so the facet counts and the
+   similar jobs' queries run), each by ``EXPLAIN (ANALYZE, BUFFERS, TIMING OFF)``: once, then
+   round after round, the quickest first, up to ``--sql-runs`` runs while ``--sql-seconds``
+   last. A statement's time is planning plus execution; the p95 of its runs is reported, for the
+   slowest statement of each class and each kind of statement (capped count, page rows, facet
+   counts, ranked search rows, ...). Facet counts are measured for the first 2 URLs of a class.
+5. Each worker's resident memory (VmRSS) after each phase, topped up with trivial requests to
+   20,000 requests served when the phases served fewer.
+6. The view counter: the listing's pages answered 200 (gunicorn's access log) against the growth
+   of those listings' view_count after a flush of the buffered counts (``counters.flush``).
+
+The machine is shared: compare ratios within one run. How many cores other processes took is
+printed per page class; the figures of a run on a busy machine are lower than the machine can
+do. Scratch files (wrk scripts, gunicorn's logs, collected static files) go to a temporary
+directory, kept with ``--keep``. The server is stopped at the end, on Ctrl-C, on SIGTERM and on
+errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import math
+import os
+import random
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import scale_data  # noqa: E402  (needs the repository on the path)
+
+GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
+REDIS_OWNER_KEY = "bench-scale:owner"
+DAY = 86_400
+
+# The issue's targets.
+LIST_SQL_MS = 5.0
+SEARCH_SQL_MS = 50.0
+RATIO_TARGETS = {"list": 0.35, "search": 0.20, "detail": 0.50}
+P99_MS = 150.0
+COUNTER_COST = 0.15
+RSS_MB = 150.0
+MIN_REQUESTS_FOR_RSS = 20_000
+LOAD_SECONDS = 180.0
+# A page class whose URLs take longer than this (median of their first fetch) gets no wrk
+# warm-up: fetching each URL once warmed it, and the server would take long to catch up.
+SLOW_MS = 500.0
+# Fewer answers than this in a run: the page class's rate is taken from the server's log.
+FEW_ANSWERS = 50
+# A short run of the trivial view before each page class: its yardstick on a shared machine.
+PROBE_SECONDS = 3.0
+# How long the server may take to answer what was still queued when wrk stopped; past it the
+# server is restarted (a page whose requests time out could keep it busy for many minutes).
+DRAIN_SECONDS = 60.0
+
+# Browsers, 64 of them, none a crawler: a listing's visitors, one per (listing, browser).
+_BROWSERS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/{v}.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/{v}.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:{v}.0) Gecko/20100101 Firefox/{v}.0",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/{v}.0.0.0 Mobile Safari/537.36",
+)
+USER_AGENTS = [template.format(v=110 + n) for n in range(16) for template in _BROWSERS]
+CHECKER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0 check"
+
+
+def log(message: str = "") -> None:
+    print(message, flush=True)
+
+
+# --- Settings of the run ------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """Where things are and what the server runs with."""
+
+    args: argparse.Namespace
+    workdir: Path
+    dsn: str
+    admin_dsn: str
+    redis_url: str
+    env: dict[str, str]
+    started: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, workdir: Path) -> Run:
+        base = args.postgres.rstrip("/")
+        dsn = f"{base}/{args.database}"
+        redis_url = f"{args.redis.rstrip('/')}/{args.redis_db}"
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "bench.settings_bench",
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": dsn,
+            "REDIS_URL": redis_url,
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "DEBUG": "false",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+            "STATIC_ROOT": str(workdir / "static"),
+            "VAR_DIR": str(workdir / "var"),
+            # Every request comes from 127.0.0.1: without this, the per-address cap (3 a listing
+            # and day) would stop the counting after three browsers.
+            "COUNTS_PER_ADDRESS_PER_DAY": "1000000000",
+            "LOG_LEVEL": "WARNING",
+        }
+        env.pop("CONN_MAX_AGE", None)  # the project's default
+        return cls(args, workdir, dsn, f"{base}/postgres", redis_url, env)
+
+
+# --- The data set -------------------------------------------------------------------------------
+
+
+@dataclass
+class Dataset:
+    facts: dict[str, Any]
+    load: dict[str, Any]
+    built_now: bool
+
+
+def ensure_dataset(run: Run) -> Dataset:
+    """Reuse the data set when it is there and current, else build it."""
+    args = run.args
+    migrations = scale_data.migrations_digest()
+    spec = scale_data.DatasetSpec(args.postings, args.companies, args.seed, int(time.time()))
+    reason, facts, load = scale_data.existing(run.dsn, spec, migrations)
+    if reason is None and not args.rebuild:
+        log(
+            f"Data set: reusing {args.database} ({args.postings:,} postings, built "
+            f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(facts['built_at']))} in "
+            f"{load['seconds']:.0f} s; --rebuild builds it again)"
+        )
+        if facts["migrations"] != migrations:
+            # New migrations: applied to the million rows, as production would apply them.
+            started = time.monotonic()
+            subprocess.run(
+                [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+                cwd=ROOT,
+                env=run.env,
+                check=True,
+            )
+            scale_data.record_migrations(run.dsn, migrations)
+            log(
+                f"  the project's migrations changed: manage.py migrate took "
+                f"{time.monotonic() - started:.1f} s on it"
+            )
+        return Dataset(facts, load, built_now=False)
+    log(f"Data set: building it, since {'--rebuild' if reason is None else reason}.")
+    builder = scale_data.Builder(
+        spec, run.dsn, run.admin_dsn, args.database, run.env, args.toast_compression
+    )
+    report = builder.build(migrations)
+    return Dataset(report.facts, report.load(), built_now=True)
+
+
+def describe_dataset(dataset: Dataset) -> None:
+    facts = dataset.facts
+    statuses = ", ".join(f"{status} {n:,}" for status, n in facts["statuses"].items())
+    matches = ", ".join(f"{words} ≈{n:,}" for words, n in facts["matches"].items())
+    low, high = facts["description_chars"][1:]
+    log(
+        f"  ≈{facts['open']:,} open; {statuses} (a 2 % sample)\n"
+        f"  descriptions {low}-{high} characters (mean {facts['description_chars'][0]}), "
+        f"salaries on {facts['with_salary_percent']:.0f} %\n"
+        f"  postings matching: {matches}\n"
+        f"  sizes: {', '.join(f'{k} {v}' for k, v in facts['sizes'].items())}"
+    )
+
+
+# --- Django in this process (URLs, SQL capture, counter check) ----------------------------------
+
+
+def setup_django(run: Run) -> None:
+    for name in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG"):
+        os.environ[name] = run.env[name]
+    for name in ("ALLOWED_HOSTS", "STATIC_ROOT", "VAR_DIR", "COUNTS_PER_ADDRESS_PER_DAY"):
+        os.environ[name] = run.env[name]
+    import django
+
+    django.setup()
+
+
+def check_redis(run: Run) -> None:
+    """Flush the benchmark's Redis database, refusing one that holds keys it did not write."""
+    import redis
+
+    client = redis.Redis.from_url(run.redis_url)
+    if client.dbsize() and not client.exists(REDIS_OWNER_KEY):
+        raise SystemExit(
+            f"Redis database {run.args.redis_db} holds keys this benchmark did not write; "
+            "choose another with --redis-db (it is flushed at every run)."
+        )
+    client.flushdb()
+    client.set(REDIS_OWNER_KEY, "bench/scale.py")
+
+
+# --- The URLs of each page class ----------------------------------------------------------------
+
+LIST_FILTERS = (
+    "",
+    "workplace=remote",
+    "employment_type=contract",
+    "seniority=senior",
+    "practice_area=engineering",
+    "practice_area=litigation",
+    "country=DE",
+    "location=Texas",
+    "company_type=startup",
+    "posted=7",
+    "salary_min=120000",
+    "include_closed=1",
+    "workplace=remote&seniority=senior&practice_area=engineering",
+    "country=US&employment_type=full_time&salary_min=150000",
+    "location=London&practice_area=data&posted=30",
+    "sort=deadline",
+    "sort=views",
+)
+# Page 500 (rows 9,981 to 10,000) by the cursor its "Next" link carries.
+DEEP_FILTERS = ("", "workplace=remote", "practice_area=engineering&seniority=senior")
+SEARCHES = (  # the first two also have their facet counts' SQL measured: a big and a small one
+    "q=developer",
+    "q=haskell",
+    "q=engineer",
+    "q=kubernetes",
+    "q=cobol",
+    "q=zzyzx",
+    'q="data engineer" -senior',
+    "q=developer&workplace=remote",
+)
+FEEDS = (
+    "/jobs/feed/rss/",
+    "/jobs/feed/rss/?q=python",
+    "/jobs/feed/rss/?workplace=remote&practice_area=engineering",
+    "/jobs/feed/atom/?country=DE",
+)
+DETAIL_LISTINGS = 10_000
+
+
+def query_url(query: str) -> str:
+    """/jobs/?... with the query's values percent-encoded."""
+    return "/jobs/" + ("?" + urllib.parse.urlencode(urllib.parse.parse_qsl(query)) if query else "")
+
+
+def deep_page(query: str, page: int = 500) -> str:
+    """Page 500 of a list (or its last page, on a smaller data set), with the keyset cursor that
+    the page before's "Next" link carries."""
+    from django.http import QueryDict
+
+    from postings.browse import encode_cursor
+    from postings.filters import PostingFilter
+    from postings.models import Posting
+
+    per_page = settings_per_page()
+    filterset = PostingFilter(QueryDict(query), queryset=Posting.objects.all())
+    ordered = filterset.qs.order_by("-posted_at", "-pk").values_list("posted_at", "pk")
+    page = min(page, max(2, ordered[: (page - 1) * per_page].count() // per_page))
+    posted_at, pk = ordered[(page - 1) * per_page - 1]
+    extra = urllib.parse.urlencode({"page": page, "after": encode_cursor(posted_at, pk)})
+    return query_url(query) + ("&" if query else "?") + extra
+
+
+def settings_per_page() -> int:
+    from django.conf import settings
+
+    return settings.POSTINGS_PER_PAGE
+
+
+def detail_paths(seed: int, count: int) -> list[str]:
+    """Pages of ``count`` open listings, drawn at random (seeded) from all ids."""
+    from postings.models import Posting
+
+    total = Posting.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    rng = random.Random(f"{seed}:detail")
+    wanted = rng.sample(range(1, total + 1), min(total, count * 2))
+    found = dict(Posting.objects.open().filter(pk__in=wanted).values_list("pk", "slug"))
+    chosen = [pk for pk in wanted if pk in found][:count]
+    return [f"/jobs/{pk}-{found[pk]}/" for pk in chosen]
+
+
+def sitemap_paths() -> list[str]:
+    from postings.models import Posting
+    from postings.sitemaps import PostingSitemap
+
+    pages = max(1, math.ceil(Posting.objects.open().count() / PostingSitemap.limit))
+    return ["/sitemap.xml", *(f"/sitemap-postings.xml?p={p}" for p in range(1, pages + 1))]
+
+
+@dataclass
+class PageClass:
+    key: str
+    label: str
+    paths: list[str]
+    counting: bool = False  # one (listing, browser) pair per request, so each one counts
+    connections: int = 0  # at most this many wrk connections (0: --connections)
+    sql_paths: list[str] = field(default_factory=list)  # the URLs whose SQL is measured
+
+
+def page_classes(run: Run) -> list[PageClass]:
+    log("URLs: finding page 500's cursors, open listings and sitemap pages ...")
+    lists = [query_url(q) for q in LIST_FILTERS] + [deep_page(q) for q in DEEP_FILTERS]
+    searches = [query_url(q) for q in SEARCHES]
+    details = detail_paths(run.args.seed, DETAIL_LISTINGS)
+    sitemaps = sitemap_paths()
+    return [
+        PageClass("trivial", "trivial view", ["/bench/trivial/"]),
+        PageClass("list", "list page", lists, sql_paths=lists),
+        PageClass("search", "search page", searches, sql_paths=searches),
+        PageClass(
+            "detail", "listing page, counter on", details, counting=True, sql_paths=details[:5]
+        ),
+        PageClass(
+            "nocount",
+            "listing page, counter off",
+            [f"/bench/nocount{path}" for path in details],
+        ),
+        PageClass("feed", "RSS/Atom feed", list(FEEDS), sql_paths=list(FEEDS)),
+        # A crawler fetches a few sitemap pages at a time, not 32.
+        PageClass(
+            "sitemap", "sitemap (4 connections)", sitemaps, sql_paths=sitemaps[:2], connections=4
+        ),
+    ]
+
+
+# --- The server ---------------------------------------------------------------------------------
+
+
+class Server:
+    """gunicorn with the project's WSGI application, in a process group of its own."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.port = free_port()
+        self.access_log = run.workdir / "access.log"
+        self.error_log = run.workdir / "gunicorn.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self.peak_rss = 0.0  # of workers before a restart
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        command = [
+            str(GUNICORN),
+            "jobboard.wsgi",
+            "--workers",
+            str(self.run.args.workers),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--access-logfile",
+            str(self.access_log),
+            "--error-logfile",
+            str(self.error_log),
+        ]
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=self.run.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited; see {self.error_log}")
+            with contextlib.suppress(OSError):
+                if fetch(self.base + "/bench/trivial/")[0] == 200 and len(self.workers()) >= 1:
+                    return
+            time.sleep(0.3)
+        raise RuntimeError(f"gunicorn did not answer within 60 s; see {self.error_log}")
+
+    def wait_idle(self, limit: float = DRAIN_SECONDS) -> None:
+        """Wait until the requests queued by a load run are answered (a trivial view is fast);
+        past ``limit`` seconds, restart gunicorn instead: the rest of the queue is dropped."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                status, seconds, _size = fetch(self.base + "/bench/trivial/", timeout=limit)
+                if status == 200 and seconds < 0.5:
+                    return
+            time.sleep(0.5)
+        log(f"  ! the server was still busy {limit:.0f} s after the run: gunicorn restarted")
+        self.peak_rss = max([self.peak_rss, *(r for r, _h in self.memory().values())])
+        self.restarts += 1
+        self.stop()
+        self.cancel_orphans()
+        self.start()
+
+    def cancel_orphans(self) -> None:
+        """End the database sessions the stopped workers left (a facet count can go on for
+        seconds after its worker is gone); only the benchmark's own database is touched."""
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+    def answered(self, page: PageClass) -> int:
+        """Successful answers (2xx, 3xx) written so far to the page class's URLs (gunicorn's
+        access log: '... "GET /path?query HTTP/1.1" 200 1234 ...')."""
+        paths = {path.split("?", 1)[0] for path in page.paths}
+        pattern = re.compile(r'"GET ([^ ?"]+)[^ "]* HTTP/1\.[01]" ([23])\d\d ')
+        count = 0
+        with contextlib.suppress(FileNotFoundError), self.access_log.open() as lines:
+            for line in lines:
+                match = pattern.search(line)
+                count += bool(match and match[1] in paths)
+        return count
+
+    def workers(self) -> list[int]:
+        """The worker processes' pids (children of gunicorn's master)."""
+        if self.process is None:
+            return []
+        master = self.process.pid
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == master:
+                    pids.append(int(stat.parent.name))
+        return sorted(pids)
+
+    def memory(self) -> dict[int, tuple[float, float]]:
+        """pid -> (VmRSS, VmHWM) in MB, per worker."""
+        found = {}
+        for pid in self.workers():
+            with contextlib.suppress(OSError):
+                status = Path(f"/proc/{pid}/status").read_text()
+                rss = int(re.search(r"VmRSS:\s+(\d+)", status)[1]) / 1024  # type: ignore[index]
+                hwm = int(re.search(r"VmHWM:\s+(\d+)", status)[1]) / 1024  # type: ignore[index]
+                found[pid] = (rss, hwm)
+        return found
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fetch(url: str, agent: str = CHECKER_AGENT, timeout: float = 60) -> tuple[int, float, int]:
+    """(status, seconds, bytes) of one GET, redirects not followed."""
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    started = time.perf_counter()
+    try:
+        with opener.open(
+            urllib.request.Request(url, headers={"User-Agent": agent}), timeout=timeout
+        ) as r:
+            body = r.read()
+            return r.status, time.perf_counter() - started, len(body)
+    except urllib.error.HTTPError as exc:
+        return exc.code, time.perf_counter() - started, 0
+    except (OSError, http.client.HTTPException):  # e.g. a worker killed by its timeout
+        return 0, time.perf_counter() - started, 0
+
+
+# --- Load with wrk ------------------------------------------------------------------------------
+
+LUA = """
+-- Generated by bench/scale.py: rotate through the paths; with counting on, every request is
+-- a visitor of its own, one (listing, browser) pair per request.
+local paths = {%(paths)s}
+local agents = {%(agents)s}
+local counting = %(counting)s
+local threads = %(threads)d
+local next_tid = 0
+local offset = 0
+local counter = 0
+
+function setup(thread)
+  thread:set("tid", next_tid)
+  next_tid = next_tid + 1
+end
+
+function init(args)
+  offset = tonumber(args[1] or "0")
+end
+
+function request()
+  local m = counter * threads + tid
+  counter = counter + 1
+  local path = paths[(m %% #paths) + 1]
+  local agent = agents[1]
+  if counting then
+    agent = agents[((math.floor(m / #paths) + offset) %% #agents) + 1]
+  end
+  return wrk.format("GET", path, {["User-Agent"] = agent})
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {"requests": %%d, "duration_us": %%d, "bytes": %%d, "connect": %%d, "read": %%d, ' ..
+    '"write": %%d, "status": %%d, "timeout": %%d, "p50_us": %%d, "p90_us": %%d, "p99_us": %%d, ' ..
+    '"max_us": %%d}\\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
+    e.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max))
+end
+"""
+
+
+def lua_string(text: str) -> str:
+    if not text.isascii():
+        raise ValueError(f"not ASCII: {text!r}")
+    return json.dumps(text)
+
+
+@dataclass
+class Load:
+    """One wrk run's figures."""
+
+    requests: int
+    seconds: float
+    errors: int
+    p50_ms: float
+    p99_ms: float
+    # When wrk saw too few answers (a page slower than the run allows), the rate is the
+    # server's: the answers it wrote from the run's start until its queue was empty.
+    served_rate: float | None = None
+    answered: int = 0  # those answers
+
+    @property
+    def rate(self) -> float:
+        if self.served_rate is not None:
+            return self.served_rate
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def saturated(self) -> bool:
+        return self.served_rate is not None
+
+
+def wrk(run: Run, server: Server, page: PageClass, seconds: float, offset: int) -> Load:
+    """Load the page class with wrk for ``seconds``; ``offset`` picks its visitors."""
+    args = run.args
+    script = run.workdir / f"{page.key}.lua"
+    script.write_text(
+        LUA
+        % {
+            "paths": ",".join(lua_string(p) for p in page.paths),
+            "agents": ",".join(lua_string(a) for a in USER_AGENTS),
+            "counting": "true" if page.counting else "false",
+            "threads": args.threads,
+        }
+    )
+    connections = min(args.connections, page.connections or args.connections)
+    command = [
+        "wrk",
+        f"-t{min(args.threads, connections)}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(script),
+        server.base,
+        "--",
+        str(offset),
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, check=True, timeout=seconds + 60
+    )
+    line = next((ln for ln in result.stdout.splitlines() if ln.startswith("BENCH ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no figures:\n{result.stdout}\n{result.stderr}")
+    figures = json.loads(line[6:])
+    errors = sum(figures[k] for k in ("connect", "read", "write", "status", "timeout"))
+    return Load(
+        requests=figures["requests"] - figures["status"],  # answered 2xx or 3xx
+        seconds=figures["duration_us"] / 1e6,
+        errors=errors,
+        p50_ms=figures["p50_us"] / 1000,
+        p99_ms=figures["p99_us"] / 1000,
+    )
+
+
+@dataclass
+class Measured:
+    page: PageClass
+    load: Load
+    first_fetch_ms: list[float]  # each URL's first answer (cold caches), ms
+    rss_mb: float  # the biggest worker's VmRSS after the phase
+    requests_so_far: int
+    others: float  # cores other processes on the machine took meanwhile
+    trivial: float = 0.0  # the trivial view's rate next to this class's run (probes around it)
+    probe: int = 0  # how many probes had run before this class's run
+    sql: SqlFigures | None = None
+
+
+def check_urls(
+    server: Server, page: PageClass, workers: int, limit: int = 12
+) -> tuple[list[float], list[str]]:
+    """Fetch each URL once (up to ``limit``, as many at once as there are workers): their times
+    (ms), and those that did not answer 200."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers) as pool:
+        answers = list(
+            pool.map(lambda path: fetch(server.base + path, timeout=300), page.paths[:limit])
+        )
+    failed = [
+        f"{path} answered {status or 'nothing (connection closed)'} after {seconds:.1f} s"
+        for path, (status, seconds, _size) in zip(page.paths, answers, strict=False)
+        if status != 200
+    ]
+    return [seconds * 1000 for _status, seconds, _size in answers], failed
+
+
+def worker_rss(server: Server) -> float:
+    return max((rss for rss, _hwm in server.memory().values()), default=0.0)
+
+
+def measure(
+    run: Run, server: Server, page: PageClass, seconds: float, offset: int, meter: CpuMeter
+) -> tuple[Load, float, float]:
+    """One measured wrk run, then the wait for the server's queue to empty: the figures, the
+    cores other processes took meanwhile, and the biggest worker's RSS."""
+    meter.others()
+    lines, started = server.answered(page), time.monotonic()
+    load = wrk(run, server, page, seconds, offset)
+    others = meter.others()
+    rss = worker_rss(server)
+    server.wait_idle()  # the requests still queued when wrk stopped
+    if load.requests < FEW_ANSWERS:
+        load.answered = server.answered(page) - lines
+        load.served_rate = load.answered / (time.monotonic() - started)
+    return load, others, max(rss, worker_rss(server))
+
+
+def combine(loads: list[Load]) -> Load:
+    """Slices of one page class's load as one: rates summed over time, p50 the slices' median,
+    p99 their worst."""
+    total = Load(
+        requests=sum(x.requests for x in loads),
+        seconds=sum(x.seconds for x in loads),
+        errors=sum(x.errors for x in loads),
+        p50_ms=statistics.median(x.p50_ms for x in loads),
+        p99_ms=max(x.p99_ms for x in loads),
+    )
+    if any(x.saturated for x in loads):
+        walls = [x.answered / x.rate if x.saturated and x.rate else x.seconds for x in loads]
+        total.answered = sum(x.answered if x.saturated else x.requests for x in loads)
+        total.served_rate = total.answered / sum(walls)
+    return total
+
+
+def load_phases(run: Run, server: Server, pages: list[PageClass]) -> list[Measured]:
+    """Every page class under load, the trivial view first and again last. The listing's page
+    with and without the counter are measured in alternating slices (``--slices``), so that
+    the machine's changing load weighs on both alike."""
+    args = run.args
+    meter = CpuMeter(lambda: [os.getpid(), *([server.process.pid] if server.process else [])])
+    groups: list[list[PageClass]] = []
+    for page in [*pages, pages[0]]:
+        if page.key == "nocount" and groups and groups[-1][0].key == "detail":
+            groups[-1].append(page)
+        else:
+            groups.append([page])
+    measured: list[Measured] = []
+    served = 0
+    probes: list[float] = []  # the trivial view's rate before each group and after the last
+    for number, group in enumerate(groups):
+        if group[0].key != "trivial":
+            probe = wrk(run, server, pages[0], PROBE_SECONDS, offset=0)
+            probes.append(probe.rate)
+            served += probe.requests
+            server.wait_idle()
+        firsts = {}
+        for page in group:
+            first, failed = check_urls(server, page, run.args.workers)
+            served += len(first)
+            firsts[page.key] = first
+            for failure in failed:
+                log(f"  ! {page.label}: {failure}")
+            if statistics.median(first) < SLOW_MS:  # else the checks were warm-up enough
+                served += wrk(run, server, page, args.warmup, offset=0).requests
+                server.wait_idle()
+        slices = args.slices if len(group) > 1 else 1
+        runs: dict[str, list[tuple[Load, float, float]]] = {page.key: [] for page in group}
+        for n in range(slices):
+            for page in group:  # a fresh browser for each slice: every request counts
+                offset = len(USER_AGENTS) // 2 + 8 * n
+                runs[page.key].append(
+                    measure(run, server, page, args.duration / slices, offset, meter)
+                )
+        for page in group:
+            load = combine([x[0] for x in runs[page.key]])
+            others = statistics.mean(x[1] for x in runs[page.key])
+            rss = max(x[2] for x in runs[page.key])
+            served += load.answered if load.saturated else load.requests
+            first = firsts[page.key]
+            measured.append(Measured(page, load, first, rss, served, others, probe=len(probes)))
+            tag = " (again)" if number == len(groups) - 1 else ""
+            sliced = f", {slices} slices" if slices > 1 else ""
+            log(
+                f"  {page.label + tag:28s} {load.rate:7,.1f} req/s  p50 {latency(load, 'p50'):>6s} "
+                f"ms  p99 {latency(load, 'p99'):>6s} ms  errors {load.errors}  RSS {rss:5.1f} MB  "
+                f"others {others:.2f} cores{sliced}  (1st fetch of its URLs: median "
+                f"{statistics.median(first):.0f} ms, max {max(first):.0f} ms)"
+            )
+    if served < MIN_REQUESTS_FOR_RSS:  # top up with the trivial view, then read the memory
+        rate = max(measured[-1].load.rate, 50.0)
+        extra = wrk(run, server, pages[0], (MIN_REQUESTS_FOR_RSS - served) / rate + 2, offset=0)
+        server.wait_idle()
+        served += extra.requests
+        log(f"  (then {extra.requests:,} more trivial requests: {served:,} served in all)")
+    last = measured[-1]
+    last.requests_so_far = served
+    last.rss_mb = worker_rss(server)
+    # Each class's yardstick: the probes just before and after it (the last trivial run after
+    # the last class); the trivial runs are their own.
+    probes.append(last.load.rate)
+    for m in measured:
+        if m.page.key == "trivial":
+            m.trivial = m.load.rate
+        else:
+            m.trivial = statistics.mean(probes[m.probe - 1 : m.probe + 1])
+    return measured
+
+
+# --- The view counter ---------------------------------------------------------------------------
+
+
+@dataclass
+class ServerFacts:
+    """What the server's workers looked like at the end of the load phases."""
+
+    memory: dict[int, tuple[float, float]]  # pid -> (VmRSS, VmHWM) MB
+    restarts: int  # gunicorn restarted to drop a queue it could not drain
+    peak_rss: float  # MB, of workers before a restart
+
+
+@dataclass
+class CounterCheck:
+    served: int  # the listing's pages answered 200 (access log)
+    counted: int  # growth of view_count after the flush
+    pending_after_flush: int
+
+    @property
+    def lost(self) -> int:
+        return self.served - self.counted
+
+
+def views_total(pks: Sequence[int]) -> int:
+    from django.db.models import Sum
+
+    from postings.models import Posting
+
+    return Posting.objects.filter(pk__in=pks).aggregate(n=Sum("view_count"))["n"] or 0
+
+
+def detail_pks(page: PageClass) -> list[int]:
+    return [int(re.match(r"/jobs/(\d+)-", path)[1]) for path in page.paths]  # type: ignore[index]
+
+
+def check_counter(server: Server, page: PageClass, before: int) -> CounterCheck:
+    """Flush the buffered counts and compare the growth with the pages served."""
+    from postings import counters
+
+    pks = detail_pks(page)
+    counters.flush("views")
+    pending = sum(counters.pending_counts(pks, "views").values())
+    counted = views_total(pks) - before
+    pattern = re.compile(r'"GET (/jobs/\d+-[^/ ]+/) HTTP/1\.[01]" 200 ')
+    served = sum(1 for line in server.access_log.open() if pattern.search(line))
+    return CounterCheck(served, counted, pending)
+
+
+# --- SQL of each page class ---------------------------------------------------------------------
+
+
+@dataclass
+class Statement:
+    sql: str
+    kind: str
+    page: str  # a URL that runs it
+    runs: list[float] = field(default_factory=list)  # planning + execution, ms
+    rows: int = 0  # rows the top node returned
+    scanned: int = 0  # most rows any node produced (what an exact count counts)
+
+    @property
+    def p95(self) -> float:
+        ordered = sorted(self.runs)
+        return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+@dataclass
+class SqlFigures:
+    statements: list[Statement]
+    queries_per_request: dict[str, int]
+
+    def slowest(self, kinds: set[str] | None = None) -> Statement | None:
+        chosen = [s for s in self.statements if kinds is None or s.kind in kinds]
+        return max(chosen, key=lambda s: s.p95, default=None)
+
+
+def kind_of(sql: str) -> str:
+    """What a statement is for, from its text."""
+    text = sql.upper()
+    if "NUMNODE(" in text:
+        return "search terms check"
+    if "TS_RANK" in text:
+        return "ranked search rows"
+    if "COUNT(" in text and ("GROUP BY" in text or "FILTER (WHERE" in text):
+        return "facet counts"
+    if "COUNT(" in text:
+        return "capped count" if "LIMIT" in text else "exact count"
+    if "MAX(" in text:
+        return "latest change"
+    if "UNION ALL" in text:
+        return "similar jobs"
+    if "VIEWCOUNTFLUSH" in text:
+        return "counter batches"
+    if re.search(r'"POSTINGS_POSTING"\."ID" = \d+', text):
+        return "the listing"
+    if re.search(r'"POSTINGS_POSTING"\."ID" IN \(', text):
+        return "cards by id"
+    if "ORDER BY" in text and "LIMIT" in text:
+        return "page rows"
+    return "other"
+
+
+def capture(paths: Sequence[str], with_facets: int) -> dict[str, list[str]]:
+    """path -> the SQL a GET of it runs, the cache bypassed (the facet counts and similar jobs'
+    queries run). Only the first ``with_facets`` paths count their facets: counting them takes
+    seconds at a million postings, and their statements differ only by the filters."""
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext, override_settings
+
+    from postings import browse
+
+    caches = {
+        **settings.CACHES,
+        "default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"},
+    }
+    counting = browse.facets_for
+    found = {}
+    with override_settings(CACHES=caches):
+        client = Client(HTTP_USER_AGENT=CHECKER_AGENT)
+        for n, path in enumerate(paths):
+            browse.facets_for = counting if n < with_facets else (lambda *args: [])  # type: ignore[assignment]
+            try:
+                with CaptureQueriesContext(connection) as queries:
+                    response = client.get(path)
+            finally:
+                browse.facets_for = counting
+            if response.status_code != 200:
+                raise RuntimeError(f"{path} answered {response.status_code} in-process")
+            found[path] = [q["sql"] for q in queries.captured_queries]
+    return found
+
+
+def explain(cursor: Any, statement: Statement) -> None:
+    """Run the statement once under EXPLAIN ANALYZE: its time, rows, and most rows any node made."""
+    cursor.execute("EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, FORMAT JSON) " + statement.sql)
+    (plan,) = cursor.fetchone()
+    top = plan[0] if isinstance(plan, list) else json.loads(plan)[0]
+    statement.runs.append(top["Planning Time"] + top["Execution Time"])
+    statement.rows = top["Plan"].get("Actual Rows", 0)
+
+    def most(node: dict[str, Any]) -> int:
+        rows = int(node.get("Actual Rows", 0) * node.get("Actual Loops", 1))
+        return max([rows, *(most(child) for child in node.get("Plans", []))])
+
+    statement.scanned = max(statement.scanned, most(top["Plan"]))
+
+
+# Facet counts are measured for the first few URLs of a page class only: their shape is the same
+# for every filter, and each takes long enough at a million postings to blow the time budget.
+FACET_URLS = 2
+
+
+def measure_sql(run: Run, pages: list[PageClass]) -> dict[str, SqlFigures]:
+    """Each page class's statements, EXPLAIN ANALYZEd: each once, then round after round (the
+    cheapest first) up to --sql-runs runs each while --sql-seconds last."""
+    from django.db import connection
+
+    per_class: dict[str, SqlFigures] = {}
+    everything: list[Statement] = []
+    for page in pages:
+        if not page.sql_paths:
+            continue
+        statements: dict[str, Statement] = {}
+        counts = {}
+        for n, (path, queries) in enumerate(capture(page.sql_paths, FACET_URLS).items()):
+            if n < FACET_URLS:
+                counts[path] = len(queries)  # with the facet counts: what a cache miss runs
+            for sql in queries:
+                if sql.lstrip("( ").upper().startswith(("SELECT", "WITH")):
+                    statements.setdefault(sql, Statement(sql, kind_of(sql), path))
+        per_class[page.key] = SqlFigures(list(statements.values()), counts)
+        everything.extend(statements.values())
+    started = time.monotonic()
+    deadline = started + run.args.sql_seconds
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = '120s'")
+        for statement in everything:
+            explain(cursor, statement)
+        while time.monotonic() < deadline:
+            pending = [s for s in everything if len(s.runs) < run.args.sql_runs]
+            if not pending:
+                break
+            for statement in sorted(pending, key=lambda s: s.runs[0]):
+                if time.monotonic() >= deadline:
+                    break
+                explain(cursor, statement)
+        cursor.execute("RESET statement_timeout")
+    runs = sorted(len(s.runs) for s in everything)
+    log(
+        f"  {len(everything)} statements, {runs[0]} to {runs[-1]} runs each "
+        f"(median {statistics.median(runs):.0f}), {time.monotonic() - started:.0f} s"
+    )
+    return per_class
+
+
+# --- The report ---------------------------------------------------------------------------------
+
+
+def latency(load: Load, which: str) -> str:
+    """A percentile of wrk's in ms, or ">10000" when too few requests finished within the run
+    (their latencies are longer than the run)."""
+    if load.requests < FEW_ANSWERS:
+        return f">{load.seconds * 1000:.0f}"
+    return ms(load.p50_ms if which == "p50" else load.p99_ms)
+
+
+def ratio(value: float) -> str:
+    return f"{value:.2f}" if value >= 0.1 else f"{value:.4f}"
+
+
+def ms(value: float) -> str:
+    return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def print_report(
+    run: Run,
+    dataset: Dataset,
+    measured: list[Measured],
+    sql: dict[str, SqlFigures],
+    counter: CounterCheck | None,
+    server: ServerFacts,
+) -> None:
+    args = run.args
+    trivial_runs = [m for m in measured if m.page.key == "trivial"]
+    by_key = {m.page.key: m for m in measured if m.page.key != "trivial"}
+    log()
+    log(
+        f"Issue 7 at {args.postings:,} postings: gunicorn {args.workers} sync workers, "
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s on loopback"
+    )
+    header = (
+        f"{'page class':28s} {'req/s':>8s} {'×trivial':>9s} {'p50 ms':>8s} {'p99 ms':>8s} "
+        f"{'SQL p95 ms':>11s}  {'worker RSS MB':>13s}  slowest statement"
+    )
+    log(header)
+    log("-" * len(header))
+    for m in [trivial_runs[0], *by_key.values(), trivial_runs[-1]]:
+        figures = sql.get(m.page.key)
+        slowest = figures.slowest() if figures else None
+        label = m.page.label if m is not trivial_runs[-1] else "trivial view (again)"
+        rate = f"{m.load.rate:,.0f}" if m.load.rate >= 10 else f"{m.load.rate:.1f}"
+        log(
+            f"{label:28s} {rate + ('*' if m.load.saturated else ' '):>9s}"
+            f"{ratio(m.load.rate / m.trivial):>9s} {latency(m.load, 'p50'):>8s} "
+            f"{latency(m.load, 'p99'):>8s} {ms(slowest.p95) if slowest else '-':>11s}  "
+            f"{m.rss_mb:13.1f}  {slowest.kind if slowest else ''}"
+        )
+    if any(m.load.saturated for m in measured):
+        log(
+            f"(* fewer than {FEW_ANSWERS} answers within the run: the rate is the server's, "
+            "from its access log until its queue emptied; latencies are longer than the run)"
+        )
+    probes = sorted({round(m.trivial) for m in measured if m.page.key != "trivial"})
+    log(
+        f"(×trivial: against the trivial view's {PROBE_SECONDS:g}-second runs just before and "
+        f"after each class, {probes[0] if probes else 0:,} to {probes[-1] if probes else 0:,} "
+        f"req/s; "
+        f"errors: {sum(m.load.errors for m in measured)}; requests served: "
+        f"{measured[-1].requests_so_far:,})"
+    )
+    log_sql_details(sql)
+    log()
+    log("Targets (issue 7)")
+    results = targets(run, dataset, measured, sql, counter, server)
+    for name, passed, detail in results:
+        log(f"  {'PASS' if passed else 'FAIL'}  {name}: {detail}")
+    load = dataset.load
+    log()
+    log(
+        f"Load of the data set: {load['seconds']:.0f} s "
+        f"({'this run' if dataset.built_now else 'when it was built'}; the build used "
+        f"{load['cpu']:.0f} CPU-s, other processes took {load['others']:.0f} CPU-s meanwhile)"
+    )
+    others = statistics.mean(m.others for m in measured) if measured else 0.0
+    log(
+        f"Total run time: {time.monotonic() - run.started:.0f} s. Other processes on the machine "
+        f"took {others:.2f} of its {os.cpu_count()} cores on average during the load phases "
+        "(PostgreSQL's short-lived parallel workers counted among them)."
+    )
+
+
+def log_sql_details(sql: dict[str, SqlFigures]) -> None:
+    log()
+    log("SQL p95 by page class and statement kind (ms; EXPLAIN ANALYZE, planning + execution)")
+    for key, figures in sql.items():
+        kinds: dict[str, list[Statement]] = {}
+        for statement in figures.statements:
+            kinds.setdefault(statement.kind, []).append(statement)
+        parts = []
+        for kind, statements in sorted(kinds.items(), key=lambda kv: -max(s.p95 for s in kv[1])):
+            worst = max(statements, key=lambda s: s.p95)
+            parts.append(f"{kind} {ms(worst.p95)} (×{len(statements)})")
+        queries = sorted(set(figures.queries_per_request.values()))
+        log(f"  {key:8s} queries per request {'/'.join(map(str, queries))}: " + "; ".join(parts))
+        for statement in sorted(figures.statements, key=lambda s: -s.p95)[:3]:
+            log(
+                f"           {ms(statement.p95):>7s} ms  {statement.kind:18s} "
+                f"{len(statement.runs):2d} runs, {statement.scanned:>9,} rows at most  "
+                f"{statement.page}"
+            )
+
+
+def targets(
+    run: Run,
+    dataset: Dataset,
+    measured: list[Measured],
+    sql: dict[str, SqlFigures],
+    counter: CounterCheck | None,
+    server: ServerFacts,
+) -> list[tuple[str, bool, str]]:
+    by_key = {m.page.key: m for m in measured if m.page.key != "trivial"}
+    results: list[tuple[str, bool, str]] = []
+    if "list" in sql:
+        worst = sql["list"].slowest()
+        no_facets = sql["list"].slowest({k for k in _kinds(sql["list"]) if k != "facet counts"})
+        assert worst is not None
+        results.append(
+            (
+                f"1a list page SQL p95 ≤ {LIST_SQL_MS:g} ms (filters, combinations, pages 1, 500)",
+                worst.p95 <= LIST_SQL_MS,
+                f"{ms(worst.p95)} ms, {worst.kind} of {worst.page}"
+                + (
+                    f"; without facet counts {ms(no_facets.p95)} ms ({no_facets.kind})"
+                    if no_facets
+                    else ""
+                ),
+            )
+        )
+    if "search" in sql:
+        worst = sql["search"].slowest()
+        assert worst is not None
+        results.append(
+            (
+                f"1b search SQL p95 ≤ {SEARCH_SQL_MS:g} ms (rare, common, phrase with exclusion)",
+                worst.p95 <= SEARCH_SQL_MS,
+                f"{ms(worst.p95)} ms, {worst.kind} of {worst.page}",
+            )
+        )
+    exact = [
+        (key, s)
+        for key, figures in sql.items()
+        for s in figures.statements
+        if s.kind in ("exact count", "facet counts") and s.scanned > 1001
+    ]
+    results.append(
+        (
+            "1c no exact COUNT over large result sets on a public page",
+            not exact,
+            "; ".join(
+                f"{key}: {s.kind} over {s.scanned:,} rows ({ms(s.p95)} ms)"
+                for key, s in sorted(exact, key=lambda ks: -ks[1].scanned)[:4]
+            )
+            or "all counts capped",
+        )
+    )
+    for key, target in RATIO_TARGETS.items():
+        if key in by_key:
+            m = by_key[key]
+            share = m.load.rate / m.trivial
+            results.append(
+                (
+                    f"2 {m.page.label} ≥ {target:.2f} of the trivial view",
+                    share >= target,
+                    f"{ratio(share)} ({m.load.rate:,.1f} / {m.trivial:,.0f} req/s)",
+                )
+            )
+    for key in ("list", "search", "detail"):
+        if key in by_key:
+            load = by_key[key].load
+            p99 = load.p99_ms if load.requests >= FEW_ANSWERS else math.inf
+            results.append(
+                (
+                    f"2 {by_key[key].page.label} p99 ≤ {P99_MS:g} ms",
+                    p99 <= P99_MS,
+                    f"{latency(load, 'p99')} ms",
+                )
+            )
+    if "detail" in by_key and "nocount" in by_key:
+        on, off = by_key["detail"].load.rate, by_key["nocount"].load.rate
+        cost = 1 - on / off if off else 0.0
+        results.append(
+            (
+                f"3a the view counter costs ≤ {COUNTER_COST:.0%} of the listing page's throughput",
+                cost <= COUNTER_COST,
+                f"{cost:.0%} ({on:,.0f} with, {off:,.0f} req/s without)",
+            )
+        )
+    if counter is not None:
+        results.append(
+            (
+                "3b the view counter loses nothing",
+                counter.lost == 0 and counter.pending_after_flush == 0,
+                f"{counter.served:,} pages served (access log), {counter.counted:,} counted "
+                f"after the flush, {counter.pending_after_flush} still buffered",
+            )
+        )
+    served = measured[-1].requests_so_far if measured else 0
+    peak = max([server.peak_rss, *(m.rss_mb for m in measured)])
+    hwm = max((h for _r, h in server.memory.values()), default=0.0)
+    restarts = server.restarts
+    results.append(
+        (
+            f"4 a web worker's RSS ≤ {RSS_MB:g} MB after {MIN_REQUESTS_FOR_RSS:,} requests",
+            peak <= RSS_MB and served >= MIN_REQUESTS_FOR_RSS,
+            f"{peak:.1f} MB at most after a phase (peak VmHWM {hwm:.1f} MB), "
+            f"{served:,} requests served"
+            + (f", gunicorn restarted {restarts} times" if restarts else ""),
+        )
+    )
+    load = dataset.load["seconds"]
+    results.append(
+        (
+            f"5 the data set loads in ≤ {LOAD_SECONDS / 60:g} minutes",
+            load <= LOAD_SECONDS,
+            f"{load:.0f} s" + ("" if dataset.built_now else " (when it was built)"),
+        )
+    )
+    if sql:
+        counts = {k: sorted(set(f.queries_per_request.values())) for k, f in sql.items()}
+        results.append(
+            (
+                "6 queries per page constant in the number of postings",
+                True,
+                "asserted by the tests; here "
+                + ", ".join(f"{k} {'/'.join(map(str, v))}" for k, v in counts.items()),
+            )
+        )
+    return results
+
+
+def _kinds(figures: SqlFigures) -> set[str]:
+    return {s.kind for s in figures.statements}
+
+
+# --- How busy the shared machine was -------------------------------------------------------------
+
+
+def _proc_cpu() -> dict[int, tuple[int, str, float]]:
+    """pid -> (parent pid, name, CPU seconds including its reaped children)."""
+    table = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            text = stat.read_text()
+            name = text[text.index("(") + 1 : text.rindex(")")]
+            fields = text.rsplit(")", 1)[1].split()
+            cpu = sum(int(f) for f in fields[11:15]) / scale_data.CLOCK_TICKS
+            table[int(stat.parent.name)] = (int(fields[1]), name, cpu)
+    return table
+
+
+class CpuMeter:
+    """The CPU the benchmark's own processes used (this one and its wrk, gunicorn and its
+    workers, the database sessions of the benchmark's database, Redis) and what every other
+    process on the machine took, between two samples."""
+
+    def __init__(self, roots: Callable[[], list[int]]) -> None:
+        self.roots = roots
+        self.last = self._sample()
+
+    def _ours(self, table: dict[int, tuple[int, str, float]]) -> dict[int, float]:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            pids = {pid for (pid,) in cursor.fetchall()}
+        pids |= {pid for pid, (_parent, name, _cpu) in table.items() if name == "redis-server"}
+        stack = self.roots()
+        while stack:
+            pid = stack.pop()
+            pids.add(pid)
+            stack.extend(child for child, (parent, _n, _c) in table.items() if parent == pid)
+        return {pid: table[pid][2] for pid in pids if pid in table}
+
+    def _sample(self) -> tuple[float, float, dict[int, float]]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        busy = (sum(fields) - fields[3] - fields[4]) / scale_data.CLOCK_TICKS
+        return time.monotonic(), busy, self._ours(_proc_cpu())
+
+    def others(self) -> float:
+        """Cores other processes took on average since the last call."""
+        then, busy_then, ours_then = self.last
+        now, busy, ours = self.last = self._sample()
+        used = sum(cpu - ours_then.get(pid, 0.0) for pid, cpu in ours.items())
+        return max(0.0, (busy - busy_then - used) / max(now - then, 1e-9))
+
+
+# --- Main ---------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n", 1)[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    data = parser.add_argument_group("data set")
+    data.add_argument("--postings", type=int, default=1_000_000, help="postings in the data set")
+    data.add_argument("--companies", type=int, default=20_000, help="companies in the data set")
+    data.add_argument("--seed", type=int, default=7, help="seed of the data set")
+    data.add_argument("--rebuild", action="store_true", help="build the data set even if current")
+    data.add_argument(
+        "--toast-compression",
+        choices=("", "pglz", "lz4"),
+        default="",
+        help="default_toast_compression while loading ('' = the server's, as in production)",
+    )
+    where = parser.add_argument_group("services")
+    where.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432", help="server")
+    where.add_argument("--database", default="jobboard_bench", help="the benchmark's database")
+    where.add_argument("--redis", default="redis://127.0.0.1:6379", help="Redis server")
+    where.add_argument("--redis-db", type=int, default=9, help="Redis database (flushed)")
+    load = parser.add_argument_group("load")
+    load.add_argument("--duration", type=float, default=10, help="seconds of load per page class")
+    load.add_argument("--warmup", type=float, default=2, help="seconds of warm-up per page class")
+    load.add_argument("--connections", type=int, default=32, help="wrk connections")
+    load.add_argument("--threads", type=int, default=2, help="wrk threads")
+    load.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    load.add_argument(
+        "--slices",
+        type=int,
+        default=3,
+        help="the listing's page with and without the counter: alternating runs of each",
+    )
+    load.add_argument("--skip-load", action="store_true", help="no server, no wrk")
+    sqlg = parser.add_argument_group("SQL")
+    sqlg.add_argument("--sql-runs", type=int, default=20, help="EXPLAIN ANALYZE runs a statement")
+    sqlg.add_argument(
+        "--sql-seconds", type=float, default=60, help="time for the SQL runs (slow ones run fewer)"
+    )
+    sqlg.add_argument("--skip-sql", action="store_true", help="no EXPLAIN ANALYZE")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not args.skip_load and shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install -y wrk")
+    workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    run = Run.from_args(args, workdir)
+    server: Server | None = None
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        setup_django(run)  # the builder uses the app's own functions; no connection yet
+        dataset = ensure_dataset(run)
+        describe_dataset(dataset)
+        check_redis(run)
+        pages = page_classes(run)
+        from postings.counters import is_bot
+
+        if any(is_bot(agent) for agent in [*USER_AGENTS, CHECKER_AGENT]):
+            raise SystemExit("a benchmark User-Agent looks like a crawler: it would not count")
+        measured: list[Measured] = []
+        counter = None
+        facts = ServerFacts({}, 0, 0.0)
+        if not args.skip_load:
+            subprocess.run(
+                [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+                cwd=ROOT,
+                env=run.env,
+                check=True,
+            )
+            server = Server(run)
+            server.start()
+            log(f"Server: gunicorn, {args.workers} workers, {server.base} (logs in {workdir})")
+            detail = next(p for p in pages if p.key == "detail")
+            before = views_total(detail_pks(detail))
+            log("Load (each page class after its warm-up):")
+            measured = load_phases(run, server, pages)
+            facts = ServerFacts(server.memory(), server.restarts, server.peak_rss)
+            counter = check_counter(server, detail, before)
+            server.stop()
+        sql: dict[str, SqlFigures] = {}
+        if not args.skip_sql:
+            log("SQL (EXPLAIN ANALYZE of each page class's statements):")
+            sql = measure_sql(run, pages)
+        print_report(run, dataset, measured, sql, counter, facts)
+        return 0
+    except KeyboardInterrupt:
+        log("\nInterrupted.")
+        return 130
+    finally:
+        if server is not None:
+            server.stop()
+        if args.keep:
+            log(f"Scratch files kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

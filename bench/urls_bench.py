@@ -1,0 +1,53 @@
+"""The project's URLs plus the benchmark's comparison views.
+
+- ``/bench/trivial/``: ``HttpResponse("ok")`` through the same middleware as every page, the
+  yardstick the issue's ratios are taken against.
+- ``/bench/nocount/jobs/<pk>-<slug>/``: the listing's page with the view counter off (nothing
+  counted, no buffered counts read: the stored counts are shown), for the counter's cost.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.urls import include, path
+
+from postings import counters, views
+
+_detail = views.PostingDetailView.as_view()
+
+
+def trivial(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok", content_type="text/plain")
+
+
+def _not_counted(*args: object, **kwargs: object) -> bool:
+    return False
+
+
+def _nothing_pending(*args: object, **kwargs: object) -> dict[int, int]:
+    return {}
+
+
+def detail_without_counter(request: HttpRequest, pk: int, slug: str) -> HttpResponse:
+    """The listing's page as if the view counter did not exist.
+
+    The view calls ``counters.count_once`` and ``counters.pending_counts`` through the module,
+    so swapping them for the call is enough; gunicorn's sync workers serve one request at a time
+    per process, so nothing else sees the swap.
+    """
+    count_once, pending_counts = counters.count_once, counters.pending_counts
+    counters.count_once, counters.pending_counts = _not_counted, _nothing_pending
+    try:
+        response = _detail(request, pk=pk, slug=slug)
+        if hasattr(response, "render"):
+            response.render()
+        return response
+    finally:
+        counters.count_once, counters.pending_counts = count_once, pending_counts
+
+
+urlpatterns = [
+    path("bench/trivial/", trivial),
+    path("bench/nocount/jobs/<int:pk>-<slug:slug>/", detail_without_counter),
+    path("", include("jobboard.urls")),
+]
