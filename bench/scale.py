@@ -99,7 +99,6 @@ from bench import scale_data  # noqa: E402  (needs the repository on the path)
 
 GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 REDIS_OWNER_KEY = "bench-scale:owner"
-DAY = 86_400
 
 # The issue's targets.
 LIST_SQL_MS = 5.0
@@ -159,8 +158,11 @@ class Run:
         base = args.postgres.rstrip("/")
         dsn = f"{base}/{args.database}"
         redis_url = f"{args.redis.rstrip('/')}/{args.redis_db}"
+        # The caller's own settings (DEBUG, FACET_CACHE_SECONDS, ...) are not passed on: the
+        # server runs on the project's defaults plus these.
+        kept = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
         env = {
-            **os.environ,
+            **{name: os.environ[name] for name in kept if name in os.environ},
             "DJANGO_SETTINGS_MODULE": "bench.settings_bench",
             "PYTHONPATH": str(ROOT),
             "DATABASE_URL": dsn,
@@ -175,7 +177,6 @@ class Run:
             "COUNTS_PER_ADDRESS_PER_DAY": "1000000000",
             "LOG_LEVEL": "WARNING",
         }
-        env.pop("CONN_MAX_AGE", None)  # the project's default
         return cls(args, workdir, dsn, f"{base}/postgres", redis_url, env)
 
 
@@ -678,6 +679,7 @@ class Measured:
     others: float  # cores other processes on the machine took meanwhile
     trivial: float = 0.0  # the trivial view's rate next to this class's run (probes around it)
     probe: int = 0  # how many probes had run before this class's run
+    client_answers: int = 0  # successful answers the client saw (checks, warm-up, runs)
     sql: SqlFigures | None = None
 
 
@@ -705,17 +707,24 @@ def worker_rss(server: Server) -> float:
 
 
 def measure(
-    run: Run, server: Server, page: PageClass, seconds: float, offset: int, meter: CpuMeter
+    run: Run,
+    server: Server,
+    page: PageClass,
+    seconds: float,
+    offset: int,
+    meter: CpuMeter,
+    few: float = FEW_ANSWERS,
 ) -> tuple[Load, float, float]:
     """One measured wrk run, then the wait for the server's queue to empty: the figures, the
-    cores other processes took meanwhile, and the biggest worker's RSS."""
+    cores other processes took meanwhile, and the biggest worker's RSS. With fewer than
+    ``few`` answers the rate is the server's (see ``Load.served_rate``)."""
     meter.others()
     lines, started = server.answered(page), time.monotonic()
     load = wrk(run, server, page, seconds, offset)
     others = meter.others()
     rss = worker_rss(server)
     server.wait_idle()  # the requests still queued when wrk stopped
-    if load.requests < FEW_ANSWERS:
+    if load.requests < few:
         load.answered = server.answered(page) - lines
         load.served_rate = load.answered / (time.monotonic() - started)
     return load, others, max(rss, worker_rss(server))
@@ -759,15 +768,19 @@ def load_phases(run: Run, server: Server, pages: list[PageClass]) -> list[Measur
             probes.append(probe.rate)
             served += probe.requests
             server.wait_idle()
-        firsts = {}
+        firsts: dict[str, list[float]] = {}
+        seen: dict[str, int] = {}  # answers the client saw: checks, warm-up and runs
         for page in group:
             first, failed = check_urls(server, page, run.args.workers)
             served += len(first)
             firsts[page.key] = first
+            seen[page.key] = len(first) - len(failed)
             for failure in failed:
                 log(f"  ! {page.label}: {failure}")
             if statistics.median(first) < SLOW_MS:  # else the checks were warm-up enough
-                served += wrk(run, server, page, args.warmup, offset=0).requests
+                warm = wrk(run, server, page, args.warmup, offset=0).requests
+                served += warm
+                seen[page.key] += warm
                 server.wait_idle()
         slices = args.slices if len(group) > 1 else 1
         runs: dict[str, list[tuple[Load, float, float]]] = {page.key: [] for page in group}
@@ -775,7 +788,15 @@ def load_phases(run: Run, server: Server, pages: list[PageClass]) -> list[Measur
             for page in group:  # a fresh browser for each slice: every request counts
                 offset = len(USER_AGENTS) // 2 + 8 * n
                 runs[page.key].append(
-                    measure(run, server, page, args.duration / slices, offset, meter)
+                    measure(
+                        run,
+                        server,
+                        page,
+                        args.duration / slices,
+                        offset,
+                        meter,
+                        few=FEW_ANSWERS / slices,
+                    )
                 )
         for page in group:
             load = combine([x[0] for x in runs[page.key]])
@@ -783,7 +804,18 @@ def load_phases(run: Run, server: Server, pages: list[PageClass]) -> list[Measur
             rss = max(x[2] for x in runs[page.key])
             served += load.answered if load.saturated else load.requests
             first = firsts[page.key]
-            measured.append(Measured(page, load, first, rss, served, others, probe=len(probes)))
+            measured.append(
+                Measured(
+                    page,
+                    load,
+                    first,
+                    rss,
+                    served,
+                    others,
+                    probe=len(probes),
+                    client_answers=seen[page.key] + load.requests,
+                )
+            )
             tag = " (again)" if number == len(groups) - 1 else ""
             sliced = f", {slices} slices" if slices > 1 else ""
             log(
@@ -826,6 +858,7 @@ class ServerFacts:
 
 @dataclass
 class CounterCheck:
+    seen: int  # answers 200 the client saw (wrk stops before its last requests are answered)
     served: int  # the listing's pages answered 200 (access log)
     counted: int  # growth of view_count after the flush
     pending_after_flush: int
@@ -847,7 +880,7 @@ def detail_pks(page: PageClass) -> list[int]:
     return [int(re.match(r"/jobs/(\d+)-", path)[1]) for path in page.paths]  # type: ignore[index]
 
 
-def check_counter(server: Server, page: PageClass, before: int) -> CounterCheck:
+def check_counter(server: Server, page: PageClass, before: int, seen: int) -> CounterCheck:
     """Flush the buffered counts and compare the growth with the pages served."""
     from postings import counters
 
@@ -857,7 +890,7 @@ def check_counter(server: Server, page: PageClass, before: int) -> CounterCheck:
     counted = views_total(pks) - before
     pattern = re.compile(r'"GET (/jobs/\d+-[^/ ]+/) HTTP/1\.[01]" 200 ')
     served = sum(1 for line in server.access_log.open() if pattern.search(line))
-    return CounterCheck(served, counted, pending)
+    return CounterCheck(seen, served, counted, pending)
 
 
 # --- SQL of each page class ---------------------------------------------------------------------
@@ -1206,8 +1239,9 @@ def targets(
             (
                 "3b the view counter loses nothing",
                 counter.lost == 0 and counter.pending_after_flush == 0,
-                f"{counter.served:,} pages served (access log), {counter.counted:,} counted "
-                f"after the flush, {counter.pending_after_flush} still buffered",
+                f"{counter.served:,} pages answered 200 (access log; wrk and the checks saw "
+                f"{counter.seen:,}), {counter.counted:,} counted after the flush, "
+                f"{counter.pending_after_flush} still buffered",
             )
         )
     served = measured[-1].requests_so_far if measured else 0
@@ -1387,7 +1421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log("Load (each page class after its warm-up):")
             measured = load_phases(run, server, pages)
             facts = ServerFacts(server.memory(), server.restarts, server.peak_rss)
-            counter = check_counter(server, detail, before)
+            seen = sum(m.client_answers for m in measured if m.page.key == "detail")
+            counter = check_counter(server, detail, before, seen)
             server.stop()
         sql: dict[str, SqlFigures] = {}
         if not args.skip_sql:
