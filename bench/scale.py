@@ -1083,7 +1083,8 @@ def print_report(
     )
     log(header)
     log("-" * len(header))
-    for m in [trivial_runs[0], *by_key.values(), trivial_runs[-1]]:
+    rows = [trivial_runs[0], *by_key.values(), trivial_runs[-1]] if trivial_runs else []
+    for m in rows:
         figures = sql.get(m.page.key)
         slowest = figures.slowest() if figures else None
         label = m.page.label if m is not trivial_runs[-1] else "trivial view (again)"
@@ -1105,7 +1106,7 @@ def print_report(
         f"after each class, {probes[0] if probes else 0:,} to {probes[-1] if probes else 0:,} "
         f"req/s; "
         f"errors: {sum(m.load.errors for m in measured)}; requests served: "
-        f"{measured[-1].requests_so_far:,})"
+        f"{measured[-1].requests_so_far if measured else 0:,})"
     )
     log_sql_details(sql)
     log()

@@ -13,21 +13,20 @@ import binascii
 import hashlib
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, F, Q
+from django.db.models import F, Q
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from .filters import POSTED_CHOICES, POSTED_WITHIN, PostingFilter
-from .models import Company, Posting
+from . import facets
+from .filters import POSTED_CHOICES, PostingFilter
+from .models import Posting
 from .search import with_rank
 
 logger = logging.getLogger(__name__)
@@ -148,10 +147,21 @@ class JobList:
     facets: list[Facet] = field(default_factory=list)
     filter_query: str = ""
     searching: bool = False
+    # Set when relevance ranks only the newest this many matches, there being more.
+    ranked_among: int | None = None
 
     @property
     def is_empty(self) -> bool:
         return not self.postings
+
+    @property
+    def facets_uncounted(self) -> bool:
+        """Some choice lists show no numbers: too many jobs match to count them on a page."""
+        return any(count is None for f in self.facets for _v, _l, count, _s in f.options)
+
+    @property
+    def count_cap(self) -> int:
+        return settings.POSTINGS_COUNT_CAP
 
 
 def browse(params: QueryDict) -> JobList:
@@ -182,7 +192,18 @@ def browse(params: QueryDict) -> JobList:
 
     per_page = settings.POSTINGS_PER_PAGE
     cap = settings.POSTINGS_COUNT_CAP
-    count = queryset.order_by().values("pk")[: cap + 1].count()
+    active = filterset.active_filters
+    # The snapshot counts these filters' jobs (at most a minute old); others cost a capped count.
+    cube = facets.current_cube() if facets.covers(active) else None
+    if cube is not None:
+        count = cube.total(active)
+        capped = False
+    else:
+        # In the page's own order, so the planner walks the same index as the page does (stopping
+        # at cap + 1 matches) instead of building a bitmap of every match of a common word.
+        walk = sort if sort.field is not None else SORTS["newest"]
+        count = queryset.order_by(*_ordering(walk, forward=True)).values("pk")[: cap + 1].count()
+        capped = count > cap
 
     page_number = _page_number(params.get("page"), notices)
     filter_query = _encode(params, exclude=LIST_PARAMS)
@@ -194,8 +215,8 @@ def browse(params: QueryDict) -> JobList:
         sort=sort_key,
         sort_choices=sort_choices,
         page_number=page_number,
-        count=min(count, cap),
-        count_is_capped=count > cap,
+        count=min(count, cap) if capped else count,
+        count_is_capped=capped,
         notices=notices,
         filter_query=filter_query,
         searching=searching,
@@ -206,8 +227,19 @@ def browse(params: QueryDict) -> JobList:
         queryset = queryset.order_by("-posted_at", "-pk")
         _page_by_offset(result, queryset, per_page, base_query, with_cursor=None)
     elif sort.field is None:
-        ranked = with_rank(queryset, keywords).order_by("-rank", "-posted_at", "-pk")
-        _page_by_offset(result, ranked, per_page, base_query, with_cursor=None)
+        # Ranking every match of a common word costs seconds: rank the newest matches only, as
+        # many as relevance pages go (the page says so when there are more).
+        window = settings.POSTINGS_MAX_OFFSET_PAGE * per_page
+        newest = queryset.order_by("-posted_at", "-pk").values("pk")[:window]
+        ranked = with_rank(Posting.objects.for_cards().filter(pk__in=newest), keywords)
+        result.ranked_among = window if capped or count > window else None
+        _page_by_offset(
+            result,
+            ranked.order_by("-rank", "-posted_at", "-pk"),
+            per_page,
+            base_query,
+            with_cursor=None,
+        )
     else:
         after, before = params.get("after"), params.get("before")
         if after or before:
@@ -236,7 +268,9 @@ def browse(params: QueryDict) -> JobList:
                 with_cursor=sort,
             )
 
-    result.facets = facets_for(params, filterset)
+    if result.page_number == 1 and result.next_query is None:  # every match is on this page
+        result.count, result.count_is_capped = len(result.postings), False
+    result.facets = facets_for(params, filterset, cube, result.count_is_capped)
     return result
 
 
@@ -289,8 +323,8 @@ def _page_by_offset(result: JobList, queryset, per_page: int, base_query: str, *
             result.next_query = _join(base_query, page=number + 1)
         else:
             result.notices.append(
-                f"These are the best {max_page * per_page:,} matches. Add words to your search, "
-                "or sort by newest, to see more."
+                f"These are the {max_page * per_page:,} newest matches, most relevant first. Add "
+                "words to your search, or sort by newest, to see more."
             )
 
 
@@ -348,49 +382,55 @@ def _join(base_query: str, **extra: object) -> str:
 
 # --- Facet counts -------------------------------------------------------------------------------
 
-FACETS: list[tuple[str, str, list[tuple[str, str]]]] = [
-    ("workplace", "workplace", Posting.Workplace.choices),
-    ("employment_type", "employment_type", Posting.EmploymentType.choices),
-    ("seniority", "seniority", Posting.Seniority.choices),
-    ("practice_area", "practice_area", Posting.PracticeArea.choices),
-    ("company_type", "company__company_type", Company.CompanyType.choices),
-]
 
-
-def facets_for(params: QueryDict, filterset: PostingFilter) -> list[Facet]:
-    """Counts beside each option, given every *other* active filter (so choices stay visible).
-
-    Cached for ``FACET_CACHE_SECONDS`` per filter combination: the numbers may be that old.
-    """
+def facets_for(
+    params: QueryDict, filterset: PostingFilter, cube: facets.Cube | None, capped: bool
+) -> list[Facet]:
+    """The filter panel's choice lists, each choice with its count given every *other* filter:
+    from the snapshot when it covers the filters, else counted live when few jobs match, else
+    none (``None``). See ``postings/facets.py``."""
     canonical = canonical_filters(filterset)
-    key = "facets:" + hashlib.sha256(canonical.urlencode().encode()).hexdigest()
-    counts = _cached(key, lambda: _count_facets(canonical))
+    key = canonical.urlencode()
+    counts: dict[str, dict[str, int] | None]
+    if cube is not None:
+        counts = dict(facets.snapshot_counts(cube, key, filterset.active_filters))
+    elif capped:  # more matches than we count: so has every choice list's wider set
+        counts = {name: None for name, _column, _choices in facets.FACETS} | {"posted": None}
+    else:
+        cap = settings.POSTINGS_COUNT_CAP
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        counts = facets.cached(f"facets:few:{digest}", lambda: facets.count_few(canonical, cap))
     cleaned = filterset.form.cleaned_data
-    facets = []
-    for name, _column, choices in FACETS:
+    result = []
+    for name, _column, choices in facets.FACETS:
         selected = set(cleaned.get(name) or [])
-        facets.append(
+        numbers = counts[name]
+        result.append(
             Facet(
                 name=name,
                 label=str(filterset.filters[name].label or name.replace("_", " ").capitalize()),
                 options=[
-                    (value, str(label), counts[name].get(value, 0), value in selected)
+                    (value, str(label), _number(numbers, value), value in selected)
                     for value, label in choices
                 ],
             )
         )
     chosen = cleaned.get("posted") or ""
-    facets.append(
+    result.append(
         Facet(
             name="posted",
             label="Date posted",
             options=[
-                (value, str(label), counts["posted"].get(value, 0), value == chosen)
+                (value, str(label), _number(counts["posted"], value), value == chosen)
                 for value, label in POSTED_CHOICES
             ],
         )
     )
-    return facets
+    return result
+
+
+def _number(numbers: dict[str, int] | None, value: str) -> int | None:
+    return None if numbers is None else numbers.get(value, 0)
 
 
 FREE_TEXT_FILTERS = ("q", "location", "company")
@@ -412,56 +452,3 @@ def canonical_filters(filterset: PostingFilter) -> QueryDict:
         else:
             canonical[name] = str(value)
     return canonical
-
-
-def _cached(key: str, compute):
-    """Fresh for FACET_CACHE_SECONDS; after that one request recounts while others get the
-    previous numbers. A cache that is down means counting every time, never an error."""
-    now = time.time()
-    try:
-        entry = cache.get(key)
-    except Exception:
-        logger.exception("facet cache unavailable")
-        return compute()
-    if entry is not None:
-        counts, counted_at = entry
-        if now - counted_at < settings.FACET_CACHE_SECONDS or not _lock(f"{key}:lock"):
-            return counts
-    counts = compute()
-    try:
-        cache.set(key, (counts, now), settings.FACET_CACHE_SECONDS * 10)
-        cache.delete(f"{key}:lock")
-    except Exception:
-        logger.exception("facet cache unavailable")
-    return counts
-
-
-def _lock(key: str) -> bool:
-    try:
-        return cache.add(key, 1, 30)
-    except Exception:
-        return True
-
-
-def _without(params: QueryDict, name: str) -> QueryDict:
-    reduced = params.copy()
-    reduced.pop(name, None)
-    return reduced
-
-
-def _count_facets(params: QueryDict) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = {}
-    for name, column, _choices in FACETS:
-        qs = PostingFilter(_without(params, name), queryset=Posting.objects.all()).qs
-        rows = qs.order_by().values(column).annotate(n=Count("pk"))
-        counts[name] = {row[column]: row["n"] for row in rows}
-    qs = PostingFilter(_without(params, "posted"), queryset=Posting.objects.all()).qs
-    now = timezone.now()
-    aggregates = qs.order_by().aggregate(
-        **{
-            f"d{value}": Count("pk", filter=Q(posted_at__gte=now - POSTED_WITHIN[value]))
-            for value, _label in POSTED_CHOICES
-        }
-    )
-    counts["posted"] = {value: aggregates[f"d{value}"] for value, _ in POSTED_CHOICES}
-    return counts

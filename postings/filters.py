@@ -134,7 +134,14 @@ class PostingFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        return queryset.filter(Q(company__slug=value) | Q(company__name__iexact=value))
+        # The companies first (a few rows, by index), then their listings by company: a join
+        # would walk every listing, newest first, looking for one of theirs.
+        ids = list(
+            Company.objects.filter(Q(slug=value) | Q(name__iexact=value)).values_list(
+                "pk", flat=True
+            )[:50]
+        )
+        return queryset.filter(company__in=ids)
 
     def filter_location(self, queryset: PostingQuerySet, name: str, value: str):
         # "Austin", "Texas", "Germany" or "Austin, Texas": every part names the city, the

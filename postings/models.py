@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast, Coalesce, Upper
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -71,6 +71,7 @@ class Company(models.Model):
     class Meta:
         verbose_name_plural = "companies"
         ordering = ["name"]
+        indexes = [models.Index(Upper("name"), name="company_name_upper")]  # name__iexact
 
     def __str__(self) -> str:
         return self.name
@@ -204,9 +205,13 @@ class Posting(models.Model):
     # How many of each period make a working year, to compare salaries across periods.
     PERIODS_PER_YEAR = {"hour": 2080, "day": 260, "week": 52, "month": 12, "year": 1}
 
-    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="postings")
+    # Not indexed on their own: posting_company_recent leads with the company, and a listing is
+    # found by its id (the slug in its address is checked, not searched for).
+    company = models.ForeignKey(
+        Company, on_delete=models.PROTECT, related_name="postings", db_index=False
+    )
     title = models.CharField(max_length=200)
-    slug = models.SlugField(max_length=100)
+    slug = models.SlugField(max_length=100, db_index=False)
     description = models.TextField(help_text="Markdown: ## headings, lists, **bold**, links.")
     description_html = models.TextField(editable=False, default="")
     summary = models.CharField(max_length=300, editable=False, default="")
@@ -373,7 +378,23 @@ class Posting(models.Model):
             models.Index("country", "city", name="posting_place"),
             models.Index("company", F("posted_at").desc(), name="posting_company_recent"),
             models.Index("salary_yearly_max", name="posting_salary_yearly"),
-            models.Index("status", F("posted_at").desc(), name="posting_status_recent"),
+            # "Include closed jobs": every public listing, newest first.
+            models.Index(
+                F("posted_at").desc(),
+                F("id").desc(),
+                name="posting_public_recent",
+                condition=Q(status__in=["published", "closed", "expired"]),
+            ),
+            # Moderators' queues: the few listings no candidate sees.
+            models.Index(
+                "status",
+                F("posted_at").desc(),
+                name="posting_unlisted_status",
+                condition=Q(status__in=["draft", "pending_review", "removed"]),
+            ),
+            # "Place": a city or region in any letter case (``iexact`` compares UPPER()).
+            models.Index(Upper("city"), name="posting_city_upper"),
+            models.Index(Upper("region"), name="posting_region_upper"),
             GinIndex(fields=["search_vector"], name="posting_search_gin"),
             # The re-check scheduler: open listings, least recently checked first.
             models.Index(

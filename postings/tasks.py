@@ -12,7 +12,7 @@ import smtplib
 from celery import shared_task
 from django.utils.dateparse import parse_datetime
 
-from . import counters, freshness, sources
+from . import counters, facets, freshness, sources
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,13 @@ def flush_view_counts() -> int:
     added = counters.flush("views") + counters.flush("applies")
     counters.forget_old_flushes()
     return added
+
+
+@shared_task
+def refresh_facet_counts() -> int:
+    """Count the snapshot behind the list's count and the filter panel's numbers afresh; the
+    web processes pick it up on their next request. Returns its number of cells."""
+    return len(facets.refresh_cube().counts)
 
 
 @shared_task(**MAIL_RETRY)

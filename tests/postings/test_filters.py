@@ -11,7 +11,15 @@ import pytest
 from django.http import QueryDict
 from django.utils import timezone
 
-from postings.browse import SORTS, BadCursor, browse, decode_cursor, encode_cursor
+from postings import facets
+from postings.browse import (
+    SORTS,
+    BadCursor,
+    browse,
+    canonical_filters,
+    decode_cursor,
+    encode_cursor,
+)
 from postings.factories import (
     ClosedPostingFactory,
     CompanyFactory,
@@ -428,7 +436,16 @@ def test_a_page_past_the_last_says_so_and_shows_the_last_page(board):
     assert any("only 4 pages" in notice for notice in result.notices)
 
 
-def test_a_page_past_the_offset_limit_of_a_capped_list_opens_the_last_typed_page(board, settings):
+@pytest.fixture
+def uncounted(monkeypatch):
+    """Lists the snapshot does not count (as with keywords, place, company or salary): their
+    count is a capped COUNT."""
+    monkeypatch.setattr(facets, "covers", lambda filters: False)
+
+
+def test_a_page_past_the_offset_limit_of_a_capped_list_opens_the_last_typed_page(
+    board, settings, uncounted
+):
     settings.POSTINGS_COUNT_CAP = 5  # 12 listings read as "5+": the real last page is unknown
     settings.POSTINGS_MAX_OFFSET_PAGE = 2
     result = run("page=4")
@@ -448,13 +465,32 @@ def test_a_cursor_past_the_last_listing_falls_back_to_the_first_page(board):
     assert any("no more jobs" in notice for notice in result.notices)
 
 
-def test_the_count_is_capped_above_the_limit(board, settings):
+def test_the_count_is_capped_above_the_limit(board, settings, uncounted):
     settings.POSTINGS_COUNT_CAP = 10
     result = run()
     assert (result.count, result.count_is_capped) == (10, True)
     settings.POSTINGS_COUNT_CAP = 12
     result = run()
     assert (result.count, result.count_is_capped) == (12, False)
+
+
+def test_the_snapshot_counts_whole_lists_exactly_above_the_cap(board, settings):
+    settings.POSTINGS_COUNT_CAP = 5
+    result = run()
+    assert (result.count, result.count_is_capped) == (12, False)
+    result = run(workplace=["remote"], include_closed="1")
+    expected = Posting.objects.public().filter(workplace="remote").count()
+    assert (result.count, result.count_is_capped) == (expected, False)
+
+
+def test_a_list_on_one_page_counts_what_it_shows_even_before_the_snapshot_catches_up(
+    small_pages,
+):
+    PublishedPostingFactory(workplace="remote")
+    assert run(workplace=["remote"]).count == 1  # the snapshot is made here
+    PublishedPostingFactory(workplace="remote")
+    result = run(workplace=["remote"])
+    assert len(result.postings) == result.count == 2  # not the snapshot's 1
 
 
 def test_relevance_is_offered_only_when_searching(board):
@@ -498,6 +534,31 @@ def test_relevance_puts_a_title_match_before_a_description_match(small_pages):
     result = run("q=lighthouse")
     assert result.sort == "relevance"
     assert ids(result.postings) == [in_title.pk, in_description.pk]
+
+
+@pytest.mark.postgres
+def test_relevance_ranks_the_newest_matches_and_says_so(small_pages, settings):
+    settings.POSTINGS_MAX_OFFSET_PAGE = 2  # relevance ranks the newest 2 pages (6) of matches
+    now = timezone.now()
+    old_title_match = PublishedPostingFactory(
+        title="Lighthouse Keeper", description="Lamps.", posted_at=now - timedelta(days=9)
+    )
+    newer = [
+        PublishedPostingFactory(
+            title="Accountant",
+            description="Lighthouse ledgers.",
+            posted_at=now - timedelta(hours=i + 1),
+        )
+        for i in range(6)
+    ]
+    result = run("q=lighthouse")
+    assert result.ranked_among == 6
+    shown = ids(result.postings) + ids(run(result.next_query).postings)
+    assert sorted(shown) == sorted(ids(newer))  # the older, better match is past the window
+    assert old_title_match.pk not in shown
+    assert ids(run("q=lighthouse&sort=newest").postings) == ids(newer[:3])
+    newest = walk_forward("q=lighthouse&sort=newest")  # by newest, every match
+    assert [p for page in newest for p in page.postings][-1] == old_title_match
 
 
 @pytest.mark.postgres
@@ -722,13 +783,77 @@ def test_date_posted_facet_counts_each_window(small_pages):
     assert posted == {"1": (1, False), "7": (2, True), "30": (2, False)}
 
 
-def test_facet_counts_are_cached_for_the_same_filters(small_pages):
+def test_facet_counts_come_from_a_snapshot_at_most_a_minute_old(small_pages, settings):
     PublishedPostingFactory(workplace="remote")
     assert facet(run(), "workplace")["remote"][0] == 1
     PublishedPostingFactory(workplace="remote")
-    assert facet(run(), "workplace")["remote"][0] == 1  # cached
-    assert facet(run(sort="views"), "workplace")["remote"][0] == 1  # the sort is not a filter
-    assert facet(run(workplace="remote"), "workplace")["remote"][0] == 2  # other filters: fresh
+    assert facet(run(), "workplace")["remote"][0] == 1  # the snapshot's
+    assert facet(run(sort="views"), "workplace")["remote"][0] == 1
+    assert facet(run(seniority=["senior"]), "workplace")["remote"][0] == 0  # other filters too
+    settings.FACET_CACHE_SECONDS = 0  # the snapshot is now too old: the next page counts anew
+    assert facet(run(), "workplace")["remote"][0] == 2
+
+
+def test_a_stale_snapshot_is_served_while_another_process_counts(
+    small_pages, monkeypatch, settings
+):
+    PublishedPostingFactory(workplace="remote")
+    run()
+    settings.FACET_CACHE_SECONDS = 0
+    monkeypatch.setattr(facets, "_take_lock", lambda: False)  # someone else is counting
+    monkeypatch.setattr(facets, "build_cube", lambda: pytest.fail("counted twice"))
+    assert facet(run(), "workplace")["remote"][0] == 1
+
+
+def test_another_processs_snapshot_is_picked_up(small_pages):
+    PublishedPostingFactory(workplace="remote")
+    run()
+    PublishedPostingFactory(workplace="remote")
+    facets.refresh_cube()  # as the beat task does, in the worker
+    facets._memo["cube"] = None  # this process forgets its copy: it reads the shared one
+    assert facet(run(), "workplace")["remote"][0] == 2
+
+
+COMBINATIONS = [
+    {},
+    {"workplace": ["remote"]},
+    {"workplace": ["remote", "hybrid"], "seniority": ["senior"]},
+    {"country": "DE"},
+    {"country": "DE", "employment_type": ["full_time"], "posted": "7"},
+    {"posted": "1"},
+    {"practice_area": ["engineering", "design"], "company_type": ["startup"]},
+    {"include_closed": "1"},
+    {"include_closed": "1", "workplace": ["onsite"], "posted": "30"},
+    {"country": "ZW"},  # a country with no listings
+]
+
+
+@pytest.mark.parametrize("params", COMBINATIONS)
+def test_the_snapshots_counts_are_what_counting_the_rows_gives(small_pages, params):
+    from postings.factories import CompanyFactory
+
+    now = timezone.now()
+    companies = [CompanyFactory(company_type=kind) for kind in ("startup", "agency", "law_firm")]
+    for i in range(40):
+        factory = ClosedPostingFactory if i % 7 == 0 else PublishedPostingFactory
+        factory(
+            company=companies[i % 3],
+            workplace=("remote", "hybrid", "onsite")[i % 3],
+            city="" if i % 3 == 0 else "Berlin",
+            country="DE" if i % 2 else "FR",
+            employment_type=("full_time", "contract")[i % 2],
+            seniority=("senior", "junior", "lead", "mid")[i % 4],
+            practice_area=("engineering", "design", "sales", "data", "finance")[i % 5],
+            posted_at=now - timedelta(hours=5 * i),
+        )
+    PublishedPostingFactory(deadline=now - timedelta(hours=1))  # past its deadline: not open
+    result = run(**params)
+    counted = facets.count_few(canonical_filters(result.filterset), cap=10_000)
+    for name, numbers in counted.items():
+        assert {value: count for value, (count, _s) in facet(result, name).items()} == {
+            value: numbers.get(value, 0) for value in facet(result, name)
+        }, name
+    assert result.count == PostingFilter(query(**params), queryset=Posting.objects.all()).qs.count()
 
 
 def test_facet_counts_ignore_invalid_filters(small_pages):
@@ -739,11 +864,11 @@ def test_facet_counts_ignore_invalid_filters(small_pages):
 # --- queries stay bounded -----------------------------------------------------------------
 
 
-def test_a_page_of_results_costs_two_queries_once_facets_are_cached(
+def test_a_page_of_results_costs_one_query_once_the_snapshot_is_made(
     board, django_assert_num_queries
 ):
-    run()  # fills the facet cache
-    with django_assert_num_queries(2):  # the capped count and the page itself, company joined
+    run()  # makes the snapshot
+    with django_assert_num_queries(1):  # the page itself, company joined; counts: the snapshot
         result = run()
         companies = [p.company.name for p in result.postings]
     assert len(companies) == 3
@@ -752,5 +877,37 @@ def test_a_page_of_results_costs_two_queries_once_facets_are_cached(
 def test_a_page_further_on_by_cursor_costs_the_same(board, django_assert_num_queries):
     next_query = run("sort=deadline").next_query
     run(next_query)
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):
         run(next_query)
+
+
+def test_a_list_the_snapshot_does_not_count_costs_a_capped_count_more(
+    board, django_assert_num_queries
+):
+    run("salary_min=1")  # its choice lists are counted (few match) and cached
+    with django_assert_num_queries(2):  # the capped count and the page
+        run("salary_min=1")
+
+
+def test_the_beat_task_counts_a_snapshot_every_process_then_uses(small_pages):
+    from django.core.cache import cache
+
+    from postings.tasks import refresh_facet_counts
+
+    PublishedPostingFactory.create_batch(2, workplace="remote", country="DE", city="Berlin")
+    assert 1 <= refresh_facet_counts() <= 2  # cells: open, today, DE, remote, ...
+    stamp = cache.get(facets.STAMP_KEY)
+    assert cache.get(facets.CUBE_KEY).stamp == stamp
+    assert facet(run(), "workplace")["remote"][0] == 2
+    assert cache.get(facets.STAMP_KEY) == stamp  # the page used it, counted nothing
+
+
+def test_the_company_filter_finds_the_company_first(django_assert_num_queries):
+    from postings.factories import CompanyFactory
+
+    firm = CompanyFactory(name="Lex & Co", slug="lex-and-co")
+    posting = PublishedPostingFactory(company=firm)
+    with django_assert_num_queries(2):  # the company by slug or name, then its listings
+        assert list(
+            PostingFilter(query(company="LEX & co"), queryset=Posting.objects.all()).qs
+        ) == [posting]

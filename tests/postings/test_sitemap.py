@@ -114,10 +114,12 @@ def test_many_listings_are_split_into_pages_that_the_index_lists(client, monkeyp
 
     locations = index_locations(client)
 
+    # Pages are ranges of 2 ids from the lowest id rounded down to an even number: 3 pages for
+    # 5 ids that start at an odd number, 3 for 5 that start at an even one (1 + 2 + 2).
     section = ORIGIN + SECTION
     assert locations == [section, f"{section}?p=2", f"{section}?p=3"]
     pages = [entries(client, p=page) for page in (1, 2, 3)]
-    assert [len(page) for page in pages] == [2, 2, 1]
+    assert all(1 <= len(page) <= 2 for page in pages)
     listed = [loc for page in pages for loc in page]
     assert listed == [absolute(p) for p in sorted(postings, key=lambda p: p.pk)]  # by id, once
 
@@ -149,21 +151,16 @@ def test_urls_follow_the_scheme_of_the_request(client):
     ]
 
 
-def test_index_lastmod_is_the_newest_change_without_loading_every_listing(client):
-    now = timezone.now()
-    newest = PublishedPostingFactory(
-        posted_at=now - timedelta(days=30), updated_at=now - timedelta(days=1)
-    )
-    PublishedPostingFactory.create_batch(5, posted_at=now - timedelta(days=10), updated_at=None)
-    ClosedPostingFactory(posted_at=now - timedelta(days=3), updated_at=now)
+def test_the_index_costs_one_query_and_reads_no_listing(client):
+    PublishedPostingFactory.create_batch(5)
 
     with CaptureQueriesContext(connection) as queries:
         root = parse(client.get(INDEX))
 
-    lastmod = root.find("sm:sitemap/sm:lastmod", NS).text
-    assert lastmod.startswith(day(newest.updated_at))
-    assert len(queries) <= 2  # the newest change, and the count for the pages
-    assert all("LIMIT" not in q["sql"] and "description" not in q["sql"] for q in queries)
+    assert [n.text for n in root.iter(f"{{{NS['sm']}}}loc")] == [ORIGIN + SECTION]
+    assert root.find("sm:sitemap/sm:lastmod", NS) is None  # each page's entries have theirs
+    assert len(queries) == 1  # the lowest and highest ids
+    assert all("OFFSET" not in q["sql"] and "COUNT" not in q["sql"] for q in queries)
 
 
 def test_a_sitemap_page_does_not_load_descriptions(client):

@@ -1,0 +1,288 @@
+"""The numbers beside the filter panel's choices, and the list's count, without counting a
+million rows per request.
+
+Each choice's number is how many jobs the list would show with that choice ticked, given every
+*other* filter that is on. Counted live, that is six ``GROUP BY`` statements over most of the
+table for every combination of filters: seconds at a million listings. Instead:
+
+- **The snapshot** (``Cube``): once a minute one statement counts the public listings per cell
+  of open or ended, age (a day, a week, a month, older), country, workplace, employment type,
+  seniority, practice area and company type. The counts for any combination of those filters
+  are sums over the cells (numpy, a few milliseconds), so they and the list's count are at most
+  ``FACET_CACHE_SECONDS`` old, as the panel says. Beat refreshes it
+  (``postings.tasks.refresh_facet_counts``); without beat, the first request after it has gone
+  stale does, while the others keep using the previous one.
+- **Other filters** (keywords, place, company, salary) are not in the snapshot. The numbers
+  are then counted live, but only when there are few enough matches to count cheaply: up to
+  ``POSTINGS_COUNT_CAP`` rows per choice list. Past that the choices show no number (the
+  panel says why) rather than a guess.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import BooleanField, Case, Count, IntegerField, Q, Value, When
+from django.http import QueryDict
+from django.utils import timezone
+
+from .filters import POSTED_CHOICES, POSTED_WITHIN, PostingFilter
+from .models import Company, Posting
+
+logger = logging.getLogger(__name__)
+
+# The choice lists shown with numbers, and the column each counts.
+FACETS: list[tuple[str, str, list[tuple[str, str]]]] = [
+    ("workplace", "workplace", Posting.Workplace.choices),
+    ("employment_type", "employment_type", Posting.EmploymentType.choices),
+    ("seniority", "seniority", Posting.Seniority.choices),
+    ("practice_area", "practice_area", Posting.PracticeArea.choices),
+    ("company_type", "company__company_type", Company.CompanyType.choices),
+]
+# The snapshot's dimensions: the filters it can answer for, beside "include closed".
+CUBE_FILTERS = frozenset({name for name, _c, _o in FACETS} | {"posted", "country"})
+SNAPSHOT_FILTERS = CUBE_FILTERS | {"include_closed"}
+
+# Age buckets: 0 = the last day, 1 = the last week, 2 = the last month, 3 = older.
+_WINDOWS = [POSTED_WITHIN[value] for value, _label in POSTED_CHOICES]
+_BUCKET_OF_CHOICE = {value: bucket for bucket, (value, _label) in enumerate(POSTED_CHOICES)}
+UNKNOWN = 255  # a stored value no choice names (it still counts when that filter is off)
+
+CUBE_KEY = "facets:cube:v1"
+STAMP_KEY = "facets:cube:v1:stamp"
+LOCK_KEY = "facets:cube:v1:lock"
+
+
+@dataclass(frozen=True)
+class Cube:
+    """Public listings counted per cell; one array per dimension, one entry per cell."""
+
+    stamp: str
+    counted_at: float  # time.time()
+    countries: tuple[str, ...]
+    columns: dict[str, np.ndarray]
+    counts: np.ndarray
+
+    @property
+    def age(self) -> float:
+        return time.time() - self.counted_at
+
+    def _mask(self, filters: dict[str, object], skip: str = "") -> np.ndarray:
+        mask = np.ones(len(self.counts), dtype=bool)
+        if not filters.get("include_closed"):
+            mask &= self.columns["open"] == 1
+        for name, value in filters.items():
+            if name == skip or name == "include_closed":
+                continue
+            column = self.columns[name]
+            if name == "posted":
+                mask &= column <= _BUCKET_OF_CHOICE[str(value)]
+            elif name == "country":
+                code = str(value)
+                if code not in self.countries:
+                    return np.zeros(len(self.counts), dtype=bool)
+                mask &= column == self.countries.index(code)
+            else:
+                mask &= np.isin(column, [_code(name, v) for v in value])  # type: ignore[union-attr]
+        return mask
+
+    def total(self, filters: dict[str, object]) -> int:
+        return int(self.counts[self._mask(filters)].sum())
+
+    def facet_counts(self, filters: dict[str, object]) -> dict[str, dict[str, int]]:
+        """Per choice list, per choice: the jobs matching it and every other filter."""
+        result: dict[str, dict[str, int]] = {}
+        for name, _column, choices in FACETS:
+            mask = self._mask(filters, skip=name)
+            sums = np.bincount(
+                self.columns[name][mask], weights=self.counts[mask], minlength=UNKNOWN + 1
+            )
+            result[name] = {value: int(sums[i]) for i, (value, _l) in enumerate(choices)}
+        mask = self._mask(filters, skip="posted")
+        per_bucket = np.bincount(
+            self.columns["posted"][mask], weights=self.counts[mask], minlength=len(_WINDOWS) + 1
+        )
+        result["posted"] = {
+            value: int(per_bucket[: bucket + 1].sum())
+            for value, bucket in _BUCKET_OF_CHOICE.items()
+        }
+        return result
+
+
+_CODES: dict[str, dict[str, int]] = {
+    name: {value: i for i, (value, _label) in enumerate(choices)} for name, _c, choices in FACETS
+}
+
+
+def _code(name: str, value: object) -> int:
+    return _CODES[name].get(str(value), UNKNOWN)
+
+
+def build_cube(now: datetime | None = None) -> Cube:
+    """Count the public listings per cell: one ``GROUP BY`` over the table."""
+    now = now or timezone.now()
+    started = time.time()  # the counts are as of the statement's start
+    is_open = Case(
+        When(
+            Q(status=Posting.Status.PUBLISHED) & (Q(deadline__isnull=True) | Q(deadline__gt=now)),
+            then=Value(True),
+        ),
+        default=Value(False),
+        output_field=BooleanField(),
+    )
+    bucket = Case(
+        *[
+            When(posted_at__gte=now - window, then=Value(i))
+            for i, window in enumerate(sorted(_WINDOWS))
+        ],
+        default=Value(len(_WINDOWS)),
+        output_field=IntegerField(),
+    )
+    columns = [column for _name, column, _choices in FACETS]
+    rows = list(
+        Posting.objects.public()
+        .annotate(cell_open=is_open, cell_age=bucket)
+        .order_by()
+        .values_list("cell_open", "cell_age", "country", *columns)
+        .annotate(n=Count("pk"))
+    )
+    countries = tuple(sorted({str(row[2]) for row in rows}))
+    country_index = {code: i for i, code in enumerate(countries)}
+    size = len(rows)
+    arrays = {
+        "open": np.fromiter((row[0] for row in rows), dtype=np.uint8, count=size),
+        "posted": np.fromiter((row[1] for row in rows), dtype=np.uint8, count=size),
+        "country": np.fromiter(
+            (country_index[str(row[2])] for row in rows), dtype=np.uint16, count=size
+        ),
+    }
+    for offset, (name, _column, _choices) in enumerate(FACETS, start=3):
+        arrays[name] = np.fromiter(
+            (_code(name, row[offset]) for row in rows), dtype=np.uint8, count=size
+        )
+    counts = np.fromiter((row[-1] for row in rows), dtype=np.int64, count=size)
+    return Cube(uuid.uuid4().hex, started, countries, arrays, counts)
+
+
+def refresh_cube() -> Cube:
+    """Count afresh and share the snapshot with every process through the cache."""
+    cube = build_cube()
+    try:
+        cache.set(CUBE_KEY, cube, settings.FACET_CACHE_SECONDS * 10)
+        cache.set(STAMP_KEY, cube.stamp, settings.FACET_CACHE_SECONDS * 10)
+    except Exception:
+        logger.exception("facet cache unavailable")
+    finally:
+        _forget_lock()
+    _memo["cube"] = cube
+    return cube
+
+
+_memo: dict[str, Cube | None] = {"cube": None}
+
+
+def current_cube() -> Cube:
+    """This process's copy of the snapshot, fetched again when another process counted anew,
+    and counted here when it is older than ``FACET_CACHE_SECONDS`` and no one else is at it."""
+    cube = _memo["cube"]
+    try:
+        stamp = cache.get(STAMP_KEY)
+        if stamp is None:  # gone from the cache (or never there): count afresh
+            cube = None
+        elif cube is None or cube.stamp != stamp:
+            cube = cache.get(CUBE_KEY) or None
+    except Exception:
+        logger.exception("facet cache unavailable")
+    if cube is None or (cube.age >= settings.FACET_CACHE_SECONDS and _take_lock()):
+        cube = refresh_cube()
+    _memo["cube"] = cube
+    return cube
+
+
+def _take_lock() -> bool:
+    try:
+        return bool(cache.add(LOCK_KEY, 1, 60))
+    except Exception:
+        return True
+
+
+def _forget_lock() -> None:
+    try:
+        cache.delete(LOCK_KEY)
+    except Exception:
+        logger.exception("facet cache unavailable")
+
+
+def covers(filters: dict[str, object]) -> bool:
+    """Whether the snapshot can answer for these (valid, active) filters."""
+    return set(filters) <= SNAPSHOT_FILTERS
+
+
+# --- Counted live, when the snapshot cannot answer -----------------------------------------------
+
+
+def _without(params: QueryDict, name: str) -> QueryDict:
+    reduced = params.copy()
+    reduced.pop(name, None)
+    return reduced
+
+
+def count_few(params: QueryDict, cap: int) -> dict[str, dict[str, int] | None]:
+    """Per choice list, the counts over at most ``cap`` matching rows; None for a list whose
+    other filters match more than that (too many to count on a page)."""
+    result: dict[str, dict[str, int] | None] = {}
+    for name, column, _choices in [*FACETS, ("posted", "posted_at", [])]:
+        qs = PostingFilter(_without(params, name), queryset=Posting.objects.all()).qs
+        values = list(qs.order_by().values_list(column, flat=True)[: cap + 1])
+        if len(values) > cap:
+            result[name] = None
+        elif name == "posted":
+            now = timezone.now()
+            result[name] = {
+                value: sum(1 for at in values if at and at >= now - POSTED_WITHIN[value])
+                for value, _label in POSTED_CHOICES
+            }
+        else:
+            result[name] = dict(Counter(values))
+    return result
+
+
+# A process keeps the sums of its recent filter combinations for the snapshot they came from.
+_sums: dict[tuple[str, str], dict[str, dict[str, int]]] = {}
+MAX_REMEMBERED = 512
+
+
+def snapshot_counts(cube: Cube, key: str, filters: dict[str, object]) -> dict[str, dict[str, int]]:
+    remembered = _sums.get((cube.stamp, key))
+    if remembered is None:
+        if len(_sums) >= MAX_REMEMBERED:
+            _sums.clear()
+        remembered = _sums[(cube.stamp, key)] = cube.facet_counts(filters)
+    return remembered
+
+
+def cached(key: str, compute: Callable[[], dict]) -> dict:
+    """Live counts, kept ``FACET_CACHE_SECONDS`` per combination of filters. A cache that is
+    down means counting every time, never an error."""
+    try:
+        entry = cache.get(key)
+    except Exception:
+        logger.exception("facet cache unavailable")
+        return compute()
+    if entry is not None:
+        return entry
+    counts = compute()
+    try:
+        cache.set(key, counts, settings.FACET_CACHE_SECONDS)
+    except Exception:
+        logger.exception("facet cache unavailable")
+    return counts
