@@ -47,12 +47,14 @@ Run it from the repository root; PostgreSQL (127.0.0.1:5432, user postgres, trus
    than the run allows (fewer than 50 answers) is rated by the server's answers from the run's
    start until its queue emptied (gunicorn's access log); its latencies print as "> the run".
 4. The SQL of each page class: the statements a request runs, captured in-process by Django's
-   test client against the same database with the cache bypassed (so the facet counts and the
-   similar jobs' queries run), each by ``EXPLAIN (ANALYZE, BUFFERS, TIMING OFF)``: once, then
-   round after round, the quickest first, up to ``--sql-runs`` runs while ``--sql-seconds``
-   last. A statement's time is planning plus execution; the p95 of its runs is reported, for the
-   slowest statement of each class and each kind of statement (capped count, page rows, facet
-   counts, ranked search rows, ...). Facet counts are measured for the first 2 URLs of a class.
+   test client against the same database with an empty cache of its own and no kept pages (so
+   the capped counts, the choice counts and similar jobs' queries run, as on a first visit),
+   the counts snapshot there as beat keeps it; and, apart, the statement that counts the
+   snapshot (beat's, every 45 s). Each by ``EXPLAIN (ANALYZE, BUFFERS, TIMING OFF)``: once,
+   then round after round, the quickest first, up to ``--sql-runs`` runs while
+   ``--sql-seconds`` last. A statement's time is planning plus execution; the p95 of its runs
+   is reported, for the slowest statement of each class and each kind of statement (capped
+   count, page rows, choice counts, ranked search rows, ...).
 5. Each worker's resident memory (VmRSS) after each phase, topped up with trivial requests to
    20,000 requests served when the phases served fewer.
 6. The view counter: the listing's pages answered 200 (gunicorn's access log) against the growth
@@ -930,6 +932,8 @@ def kind_of(sql: str) -> str:
         return "ranked search rows"
     if "COUNT(" in text and ("GROUP BY" in text or "FILTER (WHERE" in text):
         return "facet counts"
+    if "LIMIT 1001" in text and "ORDER BY" not in text:
+        return "choice counts"
     if "COUNT(" in text:
         return "capped count" if "LIMIT" in text else "exact count"
     if "MAX(" in text:
@@ -947,36 +951,54 @@ def kind_of(sql: str) -> str:
     return "other"
 
 
-def capture(paths: Sequence[str], with_facets: int) -> dict[str, list[str]]:
-    """path -> the SQL a GET of it runs, the cache bypassed (the facet counts and similar jobs'
-    queries run). Only the first ``with_facets`` paths count their facets: counting them takes
-    seconds at a million postings, and their statements differ only by the filters."""
+def capture(paths: Sequence[str]) -> dict[str, list[str]]:
+    """path -> the SQL a GET of it runs when nothing of it is cached yet: a cache of its own,
+    empty, and no kept pages, so the capped counts, the choice counts and similar jobs' queries
+    run. Only the counts snapshot is there already, as beat keeps it (it is measured apart:
+    ``snapshot_sql``)."""
     from django.conf import settings
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext, override_settings
 
-    from postings import browse
+    from postings import facets
 
     caches = {
         **settings.CACHES,
-        "default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"},
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "bench-sql-capture",
+        },
     }
-    counting = browse.facets_for
     found = {}
-    with override_settings(CACHES=caches):
+    # One snapshot for the whole capture, never stale meanwhile.
+    with override_settings(CACHES=caches, PAGE_CACHE_SECONDS=0, FACET_CACHE_SECONDS=10**6):
+        from django.core.cache import cache
+
+        snapshot = facets.build_cube()
         client = Client(HTTP_USER_AGENT=CHECKER_AGENT)
-        for n, path in enumerate(paths):
-            browse.facets_for = counting if n < with_facets else (lambda *args: [])  # type: ignore[assignment]
-            try:
-                with CaptureQueriesContext(connection) as queries:
-                    response = client.get(path)
-            finally:
-                browse.facets_for = counting
+        for path in paths:
+            cache.clear()
+            cache.set(facets.STAMP_KEY, snapshot.stamp)
+            cache.set(facets.CUBE_KEY, snapshot)
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(path)
             if response.status_code != 200:
                 raise RuntimeError(f"{path} answered {response.status_code} in-process")
             found[path] = [q["sql"] for q in queries.captured_queries]
     return found
+
+
+def snapshot_sql() -> str:
+    """The statement that counts the snapshot behind the list's counts (postings/facets.py)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from postings import facets
+
+    with CaptureQueriesContext(connection) as queries:
+        facets.build_cube()
+    return queries.captured_queries[-1]["sql"]
 
 
 def explain(cursor: Any, statement: Statement) -> None:
@@ -994,11 +1016,6 @@ def explain(cursor: Any, statement: Statement) -> None:
     statement.scanned = max(statement.scanned, most(top["Plan"]))
 
 
-# Facet counts are measured for the first few URLs of a page class only: their shape is the same
-# for every filter, and each takes long enough at a million postings to blow the time budget.
-FACET_URLS = 2
-
-
 def measure_sql(run: Run, pages: list[PageClass]) -> dict[str, SqlFigures]:
     """Each page class's statements, EXPLAIN ANALYZEd: each once, then round after round (the
     cheapest first) up to --sql-runs runs each while --sql-seconds last."""
@@ -1011,14 +1028,17 @@ def measure_sql(run: Run, pages: list[PageClass]) -> dict[str, SqlFigures]:
             continue
         statements: dict[str, Statement] = {}
         counts = {}
-        for n, (path, queries) in enumerate(capture(page.sql_paths, FACET_URLS).items()):
-            if n < FACET_URLS:
-                counts[path] = len(queries)  # with the facet counts: what a cache miss runs
+        for path, queries in capture(page.sql_paths).items():
+            counts[path] = len(queries)  # what a request runs when nothing is cached
             for sql in queries:
                 if sql.lstrip("( ").upper().startswith(("SELECT", "WITH")):
                     statements.setdefault(sql, Statement(sql, kind_of(sql), path))
         per_class[page.key] = SqlFigures(list(statements.values()), counts)
         everything.extend(statements.values())
+    # Beat's, not a page's: the counts snapshot, every 45 s (a page counts it when beat is late).
+    snapshot = Statement(snapshot_sql(), "counts snapshot", "(beat: postings.tasks)")
+    per_class["snapshot"] = SqlFigures([snapshot], {})
+    everything.append(snapshot)
     started = time.monotonic()
     deadline = started + run.args.sql_seconds
     with connection.cursor() as cursor:

@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -149,6 +150,8 @@ class JobList:
     searching: bool = False
     # Set when relevance ranks only the newest this many matches, there being more.
     ranked_among: int | None = None
+    # When the counts snapshot shown was counted (time.time()), if the page shows one.
+    counted_at: float | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -158,6 +161,13 @@ class JobList:
     def facets_uncounted(self) -> bool:
         """Some choice lists show no numbers: too many jobs match to count them on a page."""
         return any(count is None for f in self.facets for _v, _l, count, _s in f.options)
+
+    @property
+    def fresh_for(self) -> float:
+        """Seconds this page's counts stay within their promised age (``pagecache``)."""
+        if self.counted_at is None:
+            return float(settings.PAGE_CACHE_SECONDS)
+        return settings.FACET_CACHE_SECONDS - (time.time() - self.counted_at)
 
     @property
     def count_cap(self) -> int:
@@ -268,6 +278,8 @@ def browse(params: QueryDict) -> JobList:
                 with_cursor=sort,
             )
 
+    if cube is not None:
+        result.counted_at = cube.counted_at
     if result.page_number == 1 and result.next_query is None:  # every match is on this page
         result.count, result.count_is_capped = len(result.postings), False
     result.facets = facets_for(params, filterset, cube, result.count_is_capped)

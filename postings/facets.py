@@ -23,14 +23,16 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from array import array
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import BooleanField, Case, Count, IntegerField, Q, Value, When
 from django.http import QueryDict
 from django.utils import timezone
@@ -148,29 +150,40 @@ def build_cube(now: datetime | None = None) -> Cube:
         output_field=IntegerField(),
     )
     columns = [column for _name, column, _choices in FACETS]
-    rows = list(
+    rows = (
         Posting.objects.public()
         .annotate(cell_open=is_open, cell_age=bucket)
         .order_by()
         .values_list("cell_open", "cell_age", "country", *columns)
         .annotate(n=Count("pk"))
     )
-    countries = tuple(sorted({str(row[2]) for row in rows}))
-    country_index = {code: i for i, code in enumerate(countries)}
-    size = len(rows)
-    arrays = {
-        "open": np.fromiter((row[0] for row in rows), dtype=np.uint8, count=size),
-        "posted": np.fromiter((row[1] for row in rows), dtype=np.uint8, count=size),
-        "country": np.fromiter(
-            (country_index[str(row[2])] for row in rows), dtype=np.uint16, count=size
-        ),
-    }
-    for offset, (name, _column, _choices) in enumerate(FACETS, start=3):
-        arrays[name] = np.fromiter(
-            (_code(name, row[offset]) for row in rows), dtype=np.uint8, count=size
-        )
-    counts = np.fromiter((row[-1] for row in rows), dtype=np.int64, count=size)
+    # Streamed into compact arrays: a cell is a few bytes here, a few hundred as a row tuple.
+    codes = {name: array("B") for name in ("open", "posted", *(n for n, _c, _o in FACETS))}
+    country_codes, counts_list = array("H"), array("q")
+    country_index: dict[str, int] = {}
+    for row in _fetched(rows):
+        codes["open"].append(1 if row[0] else 0)
+        codes["posted"].append(row[1])
+        country_codes.append(country_index.setdefault(str(row[2]), len(country_index)))
+        for offset, (name, _column, _choices) in enumerate(FACETS, start=3):
+            codes[name].append(_code(name, row[offset]))
+        counts_list.append(row[-1])
+    countries = tuple(country_index)  # in order of their index
+    arrays = {name: np.frombuffer(values, dtype=np.uint8).copy() for name, values in codes.items()}
+    arrays["country"] = np.frombuffer(country_codes, dtype=np.uint16).copy()
+    counts = np.frombuffer(counts_list, dtype=np.int64).copy()
     return Cube(uuid.uuid4().hex, started, countries, arrays, counts)
+
+
+def _fetched(queryset, batch: int = 10_000) -> Iterator[tuple]:
+    """The rows of a ``values_list`` queryset, turned into tuples a batch at a time. (Not
+    ``.iterator()``: its server-side cursor makes PostgreSQL plan for the first rows, which
+    turned this aggregate from 4 seconds into 13 to 29.)"""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(batch):
+            yield from rows
 
 
 def refresh_cube() -> Cube:

@@ -1,10 +1,11 @@
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.views.generic import DetailView, TemplateView
 
-from . import counters
+from . import counters, pagecache
 from .browse import LIST_PARAMS, browse
 from .filters import PostingFilter
 from .models import Posting
@@ -14,6 +15,14 @@ from .structured import job_posting_data
 
 class PostingListView(TemplateView):
     template_name = "postings/posting_list.html"
+
+    def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        def render():
+            response = super(PostingListView, self).get(request, *args, **kwargs)
+            jobs = response.context_data["jobs"]
+            return response, jobs.postings, jobs.fresh_for
+
+        return pagecache.serve(request, "list", render)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -55,21 +64,32 @@ class PostingDetailView(DetailView):
         return posting
 
     def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        return pagecache.serve(
+            request,
+            "detail",
+            lambda: self.render_page(request),
+            on_hit=lambda: counters.count_once(request, self.kwargs["pk"], "views"),
+        )
+
+    def render_page(self, request: HttpRequest) -> tuple[HttpResponse, list[Posting], float]:
+        """The page, the listings it shows, and how long it may be kept (``pagecache``)."""
         try:
             self.object = self.get_object()
         except PostingGone as gone:
-            return TemplateResponse(
+            gone_page = TemplateResponse(
                 request, "postings/posting_gone.html", {"posting": gone.posting}, status=410
             )
+            return gone_page, [], 0
         if self.kwargs["slug"] != self.object.slug:
             url = self.object.get_absolute_url()
             if request.GET:
                 url += "?" + request.GET.urlencode()
-            return HttpResponseRedirect(url, status=301)
+            return HttpResponseRedirect(url, status=301), [], 0
         if request.method == "GET":
             counters.count_once(request, self.object.pk, "views")
         context = self.get_context_data(object=self.object)
-        return self.render_to_response(context)
+        shown = [self.object, *context["similar_postings"]]
+        return self.render_to_response(context), shown, settings.PAGE_CACHE_SECONDS
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -1,0 +1,155 @@
+"""Kept pages (postings/pagecache.py): served again only while everything they show is still
+true, to anonymous visitors only, with each visitor's own CSRF token."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from postings import facets, pagecache
+from postings.factories import PublishedPostingFactory
+from postings.models import Posting
+
+pytestmark = pytest.mark.django_db
+
+LIST_URL = reverse("postings:list")
+BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
+def kept(response) -> bool:
+    """A kept page comes back as plain content: no template context."""
+    return response.context is None
+
+
+def test_an_anonymous_list_page_is_kept_and_served_again(client):
+    PublishedPostingFactory(title="Lighthouse Keeper")
+    first = client.get(LIST_URL)
+    second = client.get(LIST_URL)
+    assert not kept(first) and kept(second)
+    assert "Lighthouse Keeper" in second.content.decode()
+    assert second["Content-Type"].startswith("text/html")
+
+
+def test_a_listing_that_closes_leaves_a_kept_list_at_once(client):
+    staying = PublishedPostingFactory(title="Lighthouse Keeper")
+    closing = PublishedPostingFactory(title="Harbour Pilot")
+    client.get(LIST_URL)
+    closing.status = Posting.Status.CLOSED
+    closing.save()
+    page = client.get(LIST_URL).content.decode()
+    assert "Harbour Pilot" not in page and staying.title in page
+
+
+def test_a_listing_closed_by_a_bulk_update_leaves_a_kept_list_too(client):
+    closing = PublishedPostingFactory(title="Harbour Pilot")
+    client.get(LIST_URL)
+    Posting.objects.filter(pk=closing.pk).update(status=Posting.Status.EXPIRED)  # as workers do
+    assert "Harbour Pilot" not in client.get(LIST_URL).content.decode()
+
+
+def test_a_kept_listing_page_shows_its_closing_and_edits_at_once(client):
+    posting = PublishedPostingFactory(title="Lighthouse Keeper")
+    url = posting.get_absolute_url()
+    client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    assert kept(client.get(url, HTTP_USER_AGENT=BROWSER_UA))
+    posting.status, posting.closed_at = Posting.Status.CLOSED, timezone.now()
+    posting.save()
+    page = client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    assert not kept(page)
+    assert "This job is closed" in page.content.decode()
+
+
+def test_a_similar_job_that_closes_leaves_a_kept_listing_page(client):
+    posting = PublishedPostingFactory(practice_area="design", seniority="senior", country="DE")
+    similar = PublishedPostingFactory(
+        title="Type Designer", practice_area="design", seniority="senior", country="DE"
+    )
+    url = posting.get_absolute_url()
+    assert "Type Designer" in client.get(url, HTTP_USER_AGENT=BROWSER_UA).content.decode()
+    Posting.objects.filter(pk=similar.pk).update(status=Posting.Status.CLOSED)
+    page = client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    assert not kept(page) and "Type Designer" not in page.content.decode()
+
+
+def test_a_kept_page_goes_when_a_deadline_on_it_passes(client):
+    posting = PublishedPostingFactory(deadline=timezone.now() + timedelta(seconds=2.5))
+    url = posting.get_absolute_url()
+    client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    assert kept(client.get(url, HTTP_USER_AGENT=BROWSER_UA))
+    time.sleep(2.6)
+    page = client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    assert not kept(page)
+    assert "This job is closed" in page.content.decode() or "closed" in page.content.decode()
+
+
+def test_views_are_counted_on_kept_pages_too(client):
+    from postings import counters
+
+    posting = PublishedPostingFactory(view_count=0)
+    url = posting.get_absolute_url()
+    for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
+        client.get(url, HTTP_USER_AGENT=BROWSER_UA, REMOTE_ADDR=address)
+    assert counters.pending_counts([posting.pk], "views")[posting.pk] == 3
+
+
+def test_signed_in_visitors_and_pending_messages_always_get_a_fresh_page(client, django_user_model):
+    PublishedPostingFactory()
+    client.get(LIST_URL)
+    user = django_user_model.objects.create_user(email="e@example.com", password="pw-123456789")
+    client.force_login(user)
+    assert not kept(client.get(LIST_URL))
+    other = Client()
+    other.cookies["messages"] = "something"
+    assert not kept(other.get(LIST_URL))
+
+
+def test_each_visitor_gets_their_own_csrf_token_on_a_kept_page():
+    PublishedPostingFactory()
+    Client().get(LIST_URL)  # someone else's visit made the kept page
+    visitor = Client(enforce_csrf_checks=True)
+    page = visitor.get(LIST_URL)
+    assert kept(page)
+    tokens = set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()))
+    assert len(tokens) == 1 and "\x00" not in next(iter(tokens))
+    response = visitor.post(
+        reverse("alerts:subscribe"),
+        {"csrfmiddlewaretoken": tokens.pop(), "query": "", "email": "a@example.com"},
+    )
+    assert response.status_code != 403
+
+
+def test_a_list_is_kept_no_longer_than_its_counts_may_be_old(client, settings, monkeypatch):
+    PublishedPostingFactory()
+    snapshot = facets.current_cube()
+    old = dataclasses.replace(
+        snapshot, counted_at=time.time() - settings.FACET_CACHE_SECONDS + 0.5
+    )  # half a second of its promise left
+    monkeypatch.setitem(facets._memo, "cube", old)
+    client.get(LIST_URL)
+    assert not kept(client.get(LIST_URL))  # under a second left: not kept at all
+
+
+def test_pages_are_rendered_every_time_when_turned_off(client, settings):
+    settings.PAGE_CACHE_SECONDS = 0
+    PublishedPostingFactory()
+    client.get(LIST_URL)
+    assert not kept(client.get(LIST_URL))
+
+
+@pytest.mark.parametrize("name", ["get", "set"])
+def test_a_cache_that_is_down_means_rendering(client, monkeypatch, name):
+    PublishedPostingFactory()
+
+    def down(*args, **kwargs):
+        raise ConnectionError("cache unreachable")
+
+    client.get(LIST_URL)
+    monkeypatch.setattr(pagecache.cache, name, down)
+    assert client.get(LIST_URL).status_code == 200
