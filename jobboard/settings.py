@@ -274,6 +274,8 @@ CELERY_BEAT_SCHEDULE |= {
 POSTINGS_PER_PAGE = env.int("POSTINGS_PER_PAGE", default=20)
 # Result counts above this are shown as "1,000+": an exact COUNT(*) over a million rows is slow.
 POSTINGS_COUNT_CAP = env.int("POSTINGS_COUNT_CAP", default=1000)
+# Keyword searches count less far ("500+ jobs"): each match is checked against the words.
+POSTINGS_SEARCH_COUNT_CAP = env.int("POSTINGS_SEARCH_COUNT_CAP", default=500)
 # Numbered pages are opened by OFFSET up to here; beyond, "Next" carries a keyset cursor.
 POSTINGS_MAX_OFFSET_PAGE = env.int("POSTINGS_MAX_OFFSET_PAGE", default=25)
 # The safety net hides a listing reported as fake or unsafe by this many distinct visitors in 24 h.

@@ -16,6 +16,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
@@ -108,6 +109,10 @@ def _keyset(sort: SortOrder, value: Any, pk: int, *, forward: bool) -> Q:
     after = Q(**{f"{name}__{op}": value}) | Q(**{name: value, f"pk__{op}": pk})
     if forward and sort.nullable:
         after |= Q(**{f"{name}__isnull": True})
+    elif not sort.nullable:
+        # The same rows, plus a plain bound PostgreSQL can start the index walk at: without it
+        # the OR above is only a filter, and page 500 walks the 10,000 rows before it.
+        after &= Q(**{f"{name}__{op}e": value})
     return after
 
 
@@ -152,6 +157,8 @@ class JobList:
     ranked_among: int | None = None
     # When the counts snapshot shown was counted (time.time()), if the page shows one.
     counted_at: float | None = None
+    # Counts above this read "N+" (keyword searches count less far than other lists).
+    count_cap: int = 0
 
     @property
     def is_empty(self) -> bool:
@@ -168,10 +175,6 @@ class JobList:
         if self.counted_at is None:
             return float(settings.PAGE_CACHE_SECONDS)
         return settings.FACET_CACHE_SECONDS - (time.time() - self.counted_at)
-
-    @property
-    def count_cap(self) -> int:
-        return settings.POSTINGS_COUNT_CAP
 
 
 def browse(params: QueryDict) -> JobList:
@@ -205,14 +208,21 @@ def browse(params: QueryDict) -> JobList:
     active = filterset.active_filters
     # The snapshot counts these filters' jobs (at most a minute old); others cost a capped count.
     cube = facets.current_cube() if facets.covers(active) else None
+    newest_ids: list[int] = []
     if cube is not None:
         count = cube.total(active)
         capped = False
-    else:
-        # In the page's own order, so the planner walks the same index as the page does (stopping
-        # at cap + 1 matches) instead of building a bitmap of every match of a common word.
-        walk = sort if sort.field is not None else SORTS["newest"]
-        count = queryset.order_by(*_ordering(walk, forward=True)).values("pk")[: cap + 1].count()
+    elif searching:
+        # The newest matches' ids, newest first: the count, and what relevance ranks. In that
+        # order the planner walks the page's index until cap + 1 matches, instead of building a
+        # bitmap of every match of a common word (hundreds of thousands).
+        cap = settings.POSTINGS_SEARCH_COUNT_CAP
+        newest = queryset.order_by(*_ordering(SORTS["newest"], forward=True))
+        newest_ids = list(newest.values_list("pk", flat=True)[: cap + 1])
+        count = len(newest_ids)
+        capped = count > cap
+    else:  # the planner's choice: a place, a company or a salary has an index of its own
+        count = queryset.order_by().values("pk")[: cap + 1].count()
         capped = count > cap
 
     page_number = _page_number(params.get("page"), notices)
@@ -228,6 +238,7 @@ def browse(params: QueryDict) -> JobList:
         count=min(count, cap) if capped else count,
         count_is_capped=capped,
         notices=notices,
+        count_cap=cap,
         filter_query=filter_query,
         searching=searching,
     )
@@ -239,17 +250,10 @@ def browse(params: QueryDict) -> JobList:
     elif sort.field is None:
         # Ranking every match of a common word costs seconds: rank the newest matches only, as
         # many as relevance pages go (the page says so when there are more).
-        window = settings.POSTINGS_MAX_OFFSET_PAGE * per_page
-        newest = queryset.order_by("-posted_at", "-pk").values("pk")[:window]
-        ranked = with_rank(Posting.objects.for_cards().filter(pk__in=newest), keywords)
+        window = min(settings.POSTINGS_MAX_OFFSET_PAGE * per_page, cap)
         result.ranked_among = window if capped or count > window else None
-        _page_by_offset(
-            result,
-            ranked.order_by("-rank", "-posted_at", "-pk"),
-            per_page,
-            base_query,
-            with_cursor=None,
-        )
+        ranked = RankedMatches(newest_ids[:window], keywords)
+        _page_by_offset(result, ranked, per_page, base_query, with_cursor=None)
     else:
         after, before = params.get("after"), params.get("before")
         if after or before:
@@ -282,8 +286,34 @@ def browse(params: QueryDict) -> JobList:
         result.counted_at = cube.counted_at
     if result.page_number == 1 and result.next_query is None:  # every match is on this page
         result.count, result.count_is_capped = len(result.postings), False
-    result.facets = facets_for(params, filterset, cube, result.count_is_capped)
+    result.facets = facets_for(params, filterset, cube, result.count_is_capped, cap)
     return result
+
+
+class RankedMatches:
+    """Matches in relevance order (then newest), sliced like a queryset for the offset pages.
+
+    The order is worked out from ids, ranks and dates alone (one query over at most a window of
+    rows); only the page's own cards are then fetched with their companies. Ranking and joining
+    in one statement made PostgreSQL hash every company for the sake of a 20-row page."""
+
+    def __init__(self, ids: list[int], keywords: str) -> None:
+        self.ids, self.keywords = ids, keywords
+
+    @cached_property
+    def order(self) -> list[int]:
+        if not self.ids:
+            return []
+        rows = with_rank(Posting.objects.filter(pk__in=self.ids), self.keywords).values_list(
+            "pk", "rank", "posted_at"
+        )
+        ordered = sorted(rows, key=lambda row: (row[1], row[2], row[0]), reverse=True)
+        return [pk for pk, _rank, _posted_at in ordered]
+
+    def __getitem__(self, part: slice) -> list[Posting]:
+        wanted = self.order[part]
+        found = Posting.objects.for_cards().in_bulk(wanted) if wanted else {}
+        return [found[pk] for pk in wanted if pk in found]
 
 
 def _page_number(raw: str | None, notices: list[str]) -> int:
@@ -396,7 +426,11 @@ def _join(base_query: str, **extra: object) -> str:
 
 
 def facets_for(
-    params: QueryDict, filterset: PostingFilter, cube: facets.Cube | None, capped: bool
+    params: QueryDict,
+    filterset: PostingFilter,
+    cube: facets.Cube | None,
+    capped: bool,
+    cap: int,
 ) -> list[Facet]:
     """The filter panel's choice lists, each choice with its count given every *other* filter:
     from the snapshot when it covers the filters, else counted live when few jobs match, else
@@ -409,8 +443,7 @@ def facets_for(
     elif capped:  # more matches than we count: so has every choice list's wider set
         counts = {name: None for name, _column, _choices in facets.FACETS} | {"posted": None}
     else:
-        cap = settings.POSTINGS_COUNT_CAP
-        digest = hashlib.sha256(key.encode()).hexdigest()
+        digest = hashlib.sha256(f"{cap}:{key}".encode()).hexdigest()
         counts = facets.cached(f"facets:few:{digest}", lambda: facets.count_few(canonical, cap))
     cleaned = filterset.form.cleaned_data
     result = []

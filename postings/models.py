@@ -392,9 +392,15 @@ class Posting(models.Model):
                 name="posting_unlisted_status",
                 condition=Q(status__in=["draft", "pending_review", "removed"]),
             ),
-            # "Place": a city or region in any letter case (``iexact`` compares UPPER()).
-            models.Index(Upper("city"), name="posting_city_upper"),
-            models.Index(Upper("region"), name="posting_region_upper"),
+            # "Place": a city or region in any letter case (``iexact`` compares UPPER()), among
+            # open listings (published only: else the planner ANDs a bitmap of every published
+            # listing to it, 60 ms at a million).
+            models.Index(
+                Upper("city"), name="posting_pub_city_upper", condition=Q(status="published")
+            ),
+            models.Index(
+                Upper("region"), name="posting_pub_region_upper", condition=Q(status="published")
+            ),
             GinIndex(fields=["search_vector"], name="posting_search_gin"),
             # The re-check scheduler: open listings, least recently checked first.
             models.Index(

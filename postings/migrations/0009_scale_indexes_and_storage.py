@@ -71,11 +71,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='posting',
-            index=models.Index(django.db.models.functions.text.Upper('city'), name='posting_city_upper'),
+            index=models.Index(django.db.models.functions.text.Upper('city'), condition=models.Q(('status', 'published')), name='posting_pub_city_upper'),
         ),
         migrations.AddIndex(
             model_name='posting',
-            index=models.Index(django.db.models.functions.text.Upper('region'), name='posting_region_upper'),
+            index=models.Index(django.db.models.functions.text.Upper('region'), condition=models.Q(('status', 'published')), name='posting_pub_region_upper'),
         ),
         migrations.RunPython(_run(STORAGE), _run(PREVIOUS_STORAGE)),
     ]

@@ -121,7 +121,7 @@ def test_facet_counts_ignore_their_own_filter_but_apply_the_others(client):
 
 
 def test_counts_above_the_cap_read_as_a_floor(client, settings):
-    settings.POSTINGS_COUNT_CAP = 3
+    settings.POSTINGS_SEARCH_COUNT_CAP = 3
     settings.POSTINGS_PER_PAGE = 2  # more than one page: the count is not simply what is shown
     PublishedPostingFactory.create_batch(5, title="Backend Engineer")
     response = client.get(LIST_URL, {"q": "engineer"})  # keywords: counted live, up to the cap
