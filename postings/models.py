@@ -424,7 +424,17 @@ class Posting(models.Model):
             ),
             models.Index("apply_key", name="posting_apply_key", condition=~Q(apply_key="")),
             # Similar jobs (postings/similar.py): open listings of one area and level, newest first,
-            # in one country, and remote ones anywhere.
+            # in one city, in one country, and remote ones anywhere. Without the city's own index
+            # the planner meets a big city's listings by bitmap (0.5 s at a million).
+            models.Index(
+                "practice_area",
+                "seniority",
+                "country",
+                Upper("city"),
+                F("posted_at").desc(),
+                name="posting_pub_similar_city",
+                condition=Q(status="published"),
+            ),
             models.Index(
                 "practice_area",
                 "seniority",

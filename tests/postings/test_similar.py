@@ -127,7 +127,6 @@ def test_a_cache_that_is_down_means_asking_the_database(posting, monkeypatch, ca
     assert "similar jobs cache unavailable" in caplog.text
 
 
-@pytest.mark.postgres(reason="SQLite cannot limit each branch of a UNION: it asks three times")
 def test_similar_ids_is_one_query(posting, django_assert_num_queries):
     job()
     with django_assert_num_queries(1):
