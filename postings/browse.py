@@ -28,7 +28,7 @@ from django.utils.dateparse import parse_datetime
 
 from . import facets
 from .filters import POSTED_CHOICES, PostingFilter
-from .models import Posting
+from .models import Posting, deadline_key
 from .search import with_rank
 
 logger = logging.getLogger(__name__)
@@ -44,11 +44,12 @@ class SortOrder:
 
 SORTS: dict[str, SortOrder] = {
     "newest": SortOrder("Newest", "posted_at"),
-    "deadline": SortOrder("Deadline soonest", "deadline", descending=False, nullable=True),
+    # On the deadline, no deadline last (models.deadline_key): a key with no NULLs.
+    "deadline": SortOrder("Deadline soonest", "deadline_key", descending=False),
     "views": SortOrder("Most viewed", "view_count"),
     "relevance": SortOrder("Relevance", None),
 }
-DATETIME_SORT_FIELDS = {"posted_at", "deadline"}
+DATETIME_SORT_FIELDS = {"posted_at", "deadline_key"}
 
 # Parameters that are not filters but belong to the list's address.
 LIST_PARAMS = ("sort", "page", "after", "before")
@@ -202,6 +203,11 @@ def browse(params: QueryDict) -> JobList:
             )
         sort_key = default_sort
     sort = SORTS[sort_key]
+    if sort.field == "deadline_key":
+        queryset = queryset.annotate(deadline_key=deadline_key())
+        if not filterset.form.cleaned_data.get("include_closed"):
+            # Open listings only: the same bound on the key, for the index walk to start at.
+            queryset = queryset.filter(deadline_key__gt=timezone.now())
 
     per_page = settings.POSTINGS_PER_PAGE
     cap = settings.POSTINGS_COUNT_CAP

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -143,6 +143,15 @@ class PostingQuerySet(models.QuerySet["Posting"]):
         return self.select_related("company").defer(
             "description", "description_html", "search_vector"
         )
+
+
+# "Deadline soonest" reads a listing without a deadline as closing at the end of time: one sort
+# key with no NULLs, which the index posting_pub_deadline_key walks from "now" on.
+NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def deadline_key() -> Coalesce:
+    return Coalesce("deadline", Value(NO_DEADLINE))
 
 
 class Posting(models.Model):
@@ -363,6 +372,15 @@ class Posting(models.Model):
                 F("deadline").asc(),
                 F("id").asc(),
                 name="posting_pub_deadline",
+                condition=Q(status="published"),
+            ),
+            # "Deadline soonest": with NULLs, "no deadline or one still ahead" is an OR the
+            # walk cannot start at, and it reads every listing past its deadline not yet
+            # expired first (60 ms at a million).
+            models.Index(
+                deadline_key(),
+                F("id"),
+                name="posting_pub_deadline_key",
                 condition=Q(status="published"),
             ),
             models.Index(

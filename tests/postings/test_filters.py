@@ -31,7 +31,7 @@ from postings.factories import (
     RemovedPostingFactory,
 )
 from postings.filters import PostingFilter
-from postings.models import Posting
+from postings.models import NO_DEADLINE, Posting
 from postings.search import keyword_filter
 
 pytestmark = pytest.mark.django_db
@@ -640,7 +640,7 @@ def test_a_garbage_cursor_for_the_views_sort_gives_its_first_page_with_a_notice(
     [
         ("newest", datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC), 42),
         ("deadline", datetime(2024, 5, 1, 12, 30, tzinfo=UTC), 7),
-        ("deadline", None, 7),
+        ("deadline", NO_DEADLINE, 7),  # a listing without a deadline: the end of time
         ("views", 0, 1),
         ("views", 2**40, 2**62),
     ],
