@@ -12,10 +12,10 @@ table for every combination of filters: seconds at a million listings. Instead:
   ``FACET_CACHE_SECONDS`` old, as the panel says. Beat refreshes it
   (``postings.tasks.refresh_facet_counts``); without beat, the first request after it has gone
   stale does, while the others keep using the previous one.
-- **Other filters** (keywords, place, company, salary) are not in the snapshot. The numbers
-  are then counted live, but only when there are few enough matches to count cheaply: up to
-  ``POSTINGS_COUNT_CAP`` rows per choice list. Past that the choices show no number (the
-  panel says why) rather than a guess.
+- **Other filters** (keywords, place, company, salary) are not in the snapshot. When the jobs
+  they match are few (``POSTINGS_COUNT_CAP`` at most), one statement reads those jobs' cells
+  into a small cube of their own, and the numbers are summed from it as from the snapshot. Past
+  that the choices show no number (the panel says why) rather than a guess.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ import logging
 import time
 import uuid
 from array import array
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -133,6 +132,12 @@ def build_cube(now: datetime | None = None) -> Cube:
     """Count the public listings per cell: one ``GROUP BY`` over the table."""
     now = now or timezone.now()
     started = time.time()  # the counts are as of the statement's start
+    rows = _cells(Posting.objects.public(), now).annotate(n=Count("pk"))
+    return _cube_of(_fetched(rows), started)
+
+
+def _cells(queryset, now: datetime):
+    """(open, age bucket, country, each facet's column) of the queryset's listings."""
     is_open = Case(
         When(
             Q(status=Posting.Status.PUBLISHED) & (Q(deadline__isnull=True) | Q(deadline__gt=now)),
@@ -150,18 +155,20 @@ def build_cube(now: datetime | None = None) -> Cube:
         output_field=IntegerField(),
     )
     columns = [column for _name, column, _choices in FACETS]
-    rows = (
-        Posting.objects.public()
-        .annotate(cell_open=is_open, cell_age=bucket)
+    return (
+        queryset.annotate(cell_open=is_open, cell_age=bucket)
         .order_by()
         .values_list("cell_open", "cell_age", "country", *columns)
-        .annotate(n=Count("pk"))
     )
+
+
+def _cube_of(rows: Iterable[tuple], started: float) -> Cube:
+    """A cube of (open, age, country, facet values..., count) rows."""
     # Streamed into compact arrays: a cell is a few bytes here, a few hundred as a row tuple.
     codes = {name: array("B") for name in ("open", "posted", *(n for n, _c, _o in FACETS))}
     country_codes, counts_list = array("H"), array("q")
     country_index: dict[str, int] = {}
-    for row in _fetched(rows):
+    for row in rows:
         codes["open"].append(1 if row[0] else 0)
         codes["posted"].append(row[1])
         country_codes.append(country_index.setdefault(str(row[2]), len(country_index)))
@@ -243,30 +250,27 @@ def covers(filters: dict[str, object]) -> bool:
 # --- Counted live, when the snapshot cannot answer -----------------------------------------------
 
 
-def _without(params: QueryDict, name: str) -> QueryDict:
-    reduced = params.copy()
-    reduced.pop(name, None)
-    return reduced
-
-
 def count_few(params: QueryDict, cap: int) -> dict[str, dict[str, int] | None]:
-    """Per choice list, the counts over at most ``cap`` matching rows; None for a list whose
-    other filters match more than that (too many to count on a page)."""
-    result: dict[str, dict[str, int] | None] = {}
-    for name, column, _choices in [*FACETS, ("posted", "posted_at", [])]:
-        qs = PostingFilter(_without(params, name), queryset=Posting.objects.all()).qs
-        values = list(qs.order_by().values_list(column, flat=True)[: cap + 1])
-        if len(values) > cap:
-            result[name] = None
-        elif name == "posted":
-            now = timezone.now()
-            result[name] = {
-                value: sum(1 for at in values if at and at >= now - POSTED_WITHIN[value])
-                for value, _label in POSTED_CHOICES
-            }
-        else:
-            result[name] = dict(Counter(values))
-    return result
+    """Per choice list, per choice, the jobs matching it and every other filter, when the filters
+    the snapshot cannot answer for (keywords, place, company, salary) match at most ``cap`` jobs;
+    else None for every list (too many to count on a page).
+
+    One statement reads those jobs' cells, at most ``cap`` + 1 rows, into a cube of their own;
+    the snapshot's filters (and their numbers) are then applied to it as to the snapshot."""
+    filterset = PostingFilter(params, queryset=Posting.objects.all())
+    filterset.is_valid()  # cleans the filters, for active_filters
+    active = filterset.active_filters
+    base = QueryDict(mutable=True)
+    for name in params:
+        if name not in CUBE_FILTERS:  # "include closed" stays: it says which jobs to read
+            base.setlist(name, params.getlist(name))
+    queryset = PostingFilter(base, queryset=Posting.objects.all()).qs
+    now = timezone.now()
+    rows = list(_cells(queryset, now).annotate(n=Value(1, IntegerField()))[: cap + 1])
+    if len(rows) > cap:
+        return {name: None for name, _column, _choices in FACETS} | {"posted": None}
+    cube = _cube_of(rows, time.time())
+    return cube.facet_counts({k: v for k, v in active.items() if k in SNAPSHOT_FILTERS})
 
 
 # A process keeps the sums of its recent filter combinations for the snapshot they came from.
