@@ -104,24 +104,48 @@ def count_once(request: HttpRequest, posting_id: int, counter: str = "views") ->
 def _count_once(request: HttpRequest, posting_id: int, counter: str) -> bool:
     day = int(timedelta(days=1).total_seconds())
     today = timezone.now().date().isoformat()
-    seen = caches["counters"]
     seen_key = f"seen:{counter}:{posting_id}:{today}:{visitor_fingerprint(request)}"
-    # cache.add is atomic (SET NX on Redis): of many concurrent reloads, exactly one wins.
-    if not seen.add(seen_key, 1, timeout=day):
-        return False
     # One address changing its user agent is still one household or office, not a crowd.
     address_key = f"per-address:{counter}:{posting_id}:{today}:{_hashed(client_ip(request))}"
+    client = get_redis()
+    if client is not None:  # one round trip: the marks and the count in one script
+        counted = _count_script(client)(
+            keys=[_key(seen_key), _key(address_key), _key("pending", counter)],
+            args=[day, settings.COUNTS_PER_ADDRESS_PER_DAY, posting_id],
+        )
+        return bool(counted)
+    seen = caches["counters"]
+    # cache.add is atomic: of many concurrent reloads, exactly one wins.
+    if not seen.add(seen_key, 1, timeout=day):
+        return False
     seen.add(address_key, 0, timeout=day)
     if seen.incr(address_key) > settings.COUNTS_PER_ADDRESS_PER_DAY:
         return False
-    client = get_redis()
-    if client is not None:
-        client.hincrby(_key("pending", counter), str(posting_id), 1)
-    else:
-        Posting.objects.filter(pk=posting_id).update(
-            **{COUNTERS[counter]: F(COUNTERS[counter]) + 1}
-        )
+    Posting.objects.filter(pk=posting_id).update(**{COUNTERS[counter]: F(COUNTERS[counter]) + 1})
     return True
+
+
+# Count a visitor once: the "seen today" mark (SET NX: of many concurrent reloads, exactly one
+# wins), the address's tally for the day, then the buffered count. Atomic, one round trip.
+_COUNT_ONCE = """
+if not redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[1]) then
+  return 0
+end
+local tally = redis.call('INCR', KEYS[2])
+if tally == 1 then
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+end
+if tally > tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
+return 1
+"""
+
+
+@lru_cache(maxsize=4)
+def _count_script(client: redis.Redis):
+    return client.register_script(_COUNT_ONCE)
 
 
 def address_hash(address: str) -> str:

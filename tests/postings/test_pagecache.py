@@ -89,7 +89,7 @@ def test_a_kept_page_goes_when_a_deadline_on_it_passes(client):
     assert "This job is closed" in page.content.decode() or "closed" in page.content.decode()
 
 
-def test_views_are_counted_on_kept_pages_too(client):
+def test_views_are_counted_on_kept_pages_too(client, redis_client):  # buffered in Redis
     from postings import counters
 
     posting = PublishedPostingFactory(view_count=0)
