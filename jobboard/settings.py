@@ -133,7 +133,7 @@ AUTH_USER_MODEL = "accounts.User"
 
 if REDIS_URL:
     _redis_cache = {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "jobboard.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="jobboard"),
     }

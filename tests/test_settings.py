@@ -138,6 +138,6 @@ def test_database_and_redis_urls_switch_to_postgres_and_redis(tmp_path):
     assert settings["ENGINE"] == "django.db.backends.postgresql"
     assert settings["DB_HOST"] == "db.invalid"
     assert settings["CONN_MAX_AGE"] > 0
-    assert settings["CACHE"] == "django.core.cache.backends.redis.RedisCache"
+    assert settings["CACHE"] == "jobboard.cache.RedisCache"
     assert settings["EAGER"] is False
     assert settings["BROKER"] == "redis://cache.invalid:6379/3"

@@ -1,0 +1,34 @@
+"""Django's Redis cache, with one client object per connection pool instead of one per call.
+
+``django.core.cache.backends.redis.RedisCacheClient.get_client`` builds a new ``redis.Redis``
+for every cache operation, and each one copies redis-py's table of ~170 response callbacks:
+a quarter of a millisecond per ``cache.get``, paid several times on every page. The clients
+are thread-safe and share their pool's connections, so keeping one per pool changes nothing
+else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+from django.core.cache.backends.redis import RedisCacheClient as DjangoRedisCacheClient
+
+
+class RedisCacheClient(DjangoRedisCacheClient):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, Any] = {}
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        pool = self._get_connection_pool(write)
+        client = self._clients.get(id(pool))
+        if client is None:
+            client = self._clients[id(pool)] = self._client(connection_pool=pool)
+        return client
+
+
+class RedisCache(DjangoRedisCache):
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._class = RedisCacheClient
