@@ -1,4 +1,9 @@
+from functools import cache
+
 from django import template
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString, mark_safe
 
 from postings.models import Posting
 
@@ -12,6 +17,25 @@ def report_form(context, posting: Posting, form: ReportForm | None = None) -> di
     """The "Report this job" form, for the listing's page or a page of its own."""
     return {
         "posting": posting,
-        "form": form or ReportForm(posting=posting),
+        "form": form,
+        "fields": _blank_fields() if form is None else _fields(form),
         "csrf_token": context.get("csrf_token"),
     }
+
+
+def _fields(form: ReportForm) -> SafeString:
+    return mark_safe(render_to_string("reporting/_report_fields.html", {"form": form}))  # noqa: S308
+
+
+def _blank_fields() -> SafeString:
+    """An empty form's fields are the same on every listing's page, and rendering Django's form
+    widgets costs a third of that page: rendered once per process (every time while DEBUG, so
+    template edits show)."""
+    if settings.DEBUG:
+        return _fields(ReportForm(posting=None))
+    return _cached_blank_fields()
+
+
+@cache
+def _cached_blank_fields() -> SafeString:
+    return _fields(ReportForm(posting=None))
