@@ -62,7 +62,7 @@ class IdRangePages:
 class PostingSitemap(Sitemap):
     # Ids per sitemap page (the protocol allows 50,000 URLs, but a page that size is slow to
     # render): at most this many URLs, ready in a fraction of a second at a million listings.
-    limit = 2_000
+    limit = 1_000
 
     def items(self) -> PostingQuerySet:
         # Only what a <url> entry needs, never the descriptions; in id order.
