@@ -109,9 +109,11 @@ def urls_of(names: Sequence[str], seed: int) -> dict[str, list[str]]:
         elif name == "search":
             found[name] = [scale.query_url(q) for q in scale.SEARCHES]
         elif name == "detail":
+            found[name] = scale.newest_paths(scale.HOT_LISTINGS)
+        elif name == "cold":  # listings drawn from all: each one's first request
             found[name] = scale.detail_paths(seed, 200)
         elif name == "nocount":
-            found[name] = [f"/bench/nocount{p}" for p in scale.detail_paths(seed, 200)]
+            found[name] = [f"/bench/nocount{p}" for p in scale.newest_paths(scale.HOT_LISTINGS)]
         elif name == "feed":
             found[name] = list(scale.FEEDS)
         elif name == "sitemap":
@@ -256,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "classes",
         nargs="*",
         default=["trivial", "list", "search", "detail", "nocount", "feed"],
-        help="page classes: trivial list search detail nocount feed sitemap",
+        help="page classes: trivial list search detail nocount cold feed sitemap",
     )
     parser.add_argument("--url", action="append", default=[], help="profile these URLs instead")
     parser.add_argument("--requests", type=int, default=20, help="requests per page class")

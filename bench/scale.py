@@ -25,9 +25,9 @@ Run it from the repository root; PostgreSQL (127.0.0.1:5432, user postgres, trus
    files collected into a scratch directory and served by WhiteNoise, an access log as the
    Dockerfile writes one. ``DJANGO_SETTINGS_MODULE=bench.settings_bench`` only adds two
    comparison views (``bench/urls_bench.py``): ``/bench/trivial/`` (``HttpResponse("ok")``
-   through the same middleware) and the listing's page with the view counter off. Every request
-   comes from 127.0.0.1, so ``COUNTS_PER_ADDRESS_PER_DAY`` is raised: the counter counts per
-   browser, not per address, during the benchmark.
+   through the same middleware) and the listing's page with the view counter off. The server
+   trusts one proxy (``TRUSTED_PROXY_COUNT=1``, as behind a load balancer), so a visitor's
+   address is the one wrk puts in ``X-Forwarded-For``.
 3. Each page class under ``wrk -t2 -c32`` on loopback for ``--duration`` seconds. First up to
    12 of its URLs are fetched once, two at a time (each must answer 200; their times are printed
    as the cold times), then ``--warmup`` seconds of load (skipped for pages slower than half a
@@ -40,12 +40,17 @@ Run it from the repository root; PostgreSQL (127.0.0.1:5432, user postgres, trus
    page (a rotation of 17 first pages with single filters, combinations and other sorts, and
    page 500 of 3 lists by the keyset cursor its "Next" link carries), the search page (8
    searches: very common words, rare words, a word in no posting, a phrase with an exclusion,
-   a word with a filter), the listing's page over 10,000 open listings with the view counter
-   counting every request (each request a new visitor: one of 64 browsers' User-Agents per
-   listing, none a crawler), the same pages with the counter off, the RSS and Atom feeds, and
-   the sitemap (4 connections: crawlers fetch a few at a time). A class whose pages are slower
-   than the run allows (fewer than 50 answers) is rated by the server's answers from the run's
-   start until its queue emptied (gunicorn's access log); its latencies print as "> the run".
+   a word with a filter), the listing's page of the 200 newest open listings (the list's first
+   ten pages, where candidates click) with the view counter counting every request (each
+   request a new visitor: an address of its own in X-Forwarded-For, the server trusting one
+   proxy, and one of 64 browsers' User-Agents, none a crawler), the same pages with the counter
+   off, the listing's page cold (10,000 open listings drawn from all, each asked for about
+   once: rendered afresh; no target of its own), the RSS and Atom feeds, and the sitemap (4
+   connections: crawlers fetch a few at a time). A class whose pages are slower than the run
+   allows (fewer than 50 answers) is rated by the server's answers from the run's start until its
+   queue emptied (gunicorn's access log); its latencies print as "> the run". Meanwhile this
+   process refreshes the counts snapshot on beat's schedule, as the Celery worker does in
+   production.
 4. The SQL of each page class: the statements a request runs, captured in-process by Django's
    test client against the same database with an empty cache of its own and no kept pages (so
    the capped counts, the choice counts and similar jobs' queries run, as on a first visit),
@@ -85,6 +90,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -122,7 +128,9 @@ PROBE_SECONDS = 3.0
 # server is restarted (a page whose requests time out could keep it busy for many minutes).
 DRAIN_SECONDS = 60.0
 
-# Browsers, 64 of them, none a crawler: a listing's visitors, one per (listing, browser).
+# Browsers, 64 of them, none a crawler. Under load each request is a visitor of its own: an
+# address of its own (X-Forwarded-For, the server trusting one proxy as behind a load
+# balancer), with one of these browsers, as many people share a few browser versions.
 _BROWSERS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/{v}.0.0.0 Safari/537.36",
@@ -174,9 +182,8 @@ class Run:
             "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
             "STATIC_ROOT": str(workdir / "static"),
             "VAR_DIR": str(workdir / "var"),
-            # Every request comes from 127.0.0.1: without this, the per-address cap (3 a listing
-            # and day) would stop the counting after three browsers.
-            "COUNTS_PER_ADDRESS_PER_DAY": "1000000000",
+            # As behind a load balancer: the visitor's address is the last X-Forwarded-For hop.
+            "TRUSTED_PROXY_COUNT": "1",
             "LOG_LEVEL": "WARNING",
         }
         return cls(args, workdir, dsn, f"{base}/postgres", redis_url, env)
@@ -247,7 +254,7 @@ def describe_dataset(dataset: Dataset) -> None:
 def setup_django(run: Run) -> None:
     for name in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG"):
         os.environ[name] = run.env[name]
-    for name in ("ALLOWED_HOSTS", "STATIC_ROOT", "VAR_DIR", "COUNTS_PER_ADDRESS_PER_DAY"):
+    for name in ("ALLOWED_HOSTS", "STATIC_ROOT", "VAR_DIR", "TRUSTED_PROXY_COUNT"):
         os.environ[name] = run.env[name]
     import django
 
@@ -307,7 +314,10 @@ FEEDS = (
     "/jobs/feed/rss/?workplace=remote&practice_area=engineering",
     "/jobs/feed/atom/?country=DE",
 )
-DETAIL_LISTINGS = 10_000
+# The listing's page: the listings on the list's first ten pages (newest first), where
+# candidates click, and apart a cold run over 10,000 listings drawn from all of them.
+HOT_LISTINGS = 200
+COLD_LISTINGS = 10_000
 
 
 def query_url(query: str) -> str:
@@ -351,6 +361,14 @@ def detail_paths(seed: int, count: int) -> list[str]:
     return [f"/jobs/{pk}-{found[pk]}/" for pk in chosen]
 
 
+def newest_paths(count: int) -> list[str]:
+    """Pages of the ``count`` newest open listings: the list's first pages."""
+    from postings.models import Posting
+
+    newest = Posting.objects.open().order_by("-posted_at", "-pk").values_list("pk", "slug")
+    return [f"/jobs/{pk}-{slug}/" for pk, slug in newest[:count]]
+
+
 def sitemap_paths() -> list[str]:
     from postings.models import Posting
     from postings.sitemaps import PostingSitemap
@@ -373,20 +391,21 @@ def page_classes(run: Run) -> list[PageClass]:
     log("URLs: finding page 500's cursors, open listings and sitemap pages ...")
     lists = [query_url(q) for q in LIST_FILTERS] + [deep_page(q) for q in DEEP_FILTERS]
     searches = [query_url(q) for q in SEARCHES]
-    details = detail_paths(run.args.seed, DETAIL_LISTINGS)
+    details = newest_paths(HOT_LISTINGS)
+    cold = detail_paths(run.args.seed, COLD_LISTINGS)
     sitemaps = sitemap_paths()
     return [
         PageClass("trivial", "trivial view", ["/bench/trivial/"]),
         PageClass("list", "list page", lists, sql_paths=lists),
         PageClass("search", "search page", searches, sql_paths=searches),
-        PageClass(
-            "detail", "listing page, counter on", details, counting=True, sql_paths=details[:5]
-        ),
+        PageClass("detail", "listing page, counter on", details, counting=True),
         PageClass(
             "nocount",
             "listing page, counter off",
             [f"/bench/nocount{path}" for path in details],
         ),
+        # No target of its own: what a listing costs when no one has asked for it lately.
+        PageClass("cold", "listing page, cold (10,000)", cold, counting=True, sql_paths=cold[:5]),
         PageClass("feed", "RSS/Atom feed", list(FEEDS), sql_paths=list(FEEDS)),
         # A crawler fetches a few sitemap pages at a time, not 32.
         PageClass(
@@ -554,7 +573,7 @@ def fetch(url: str, agent: str = CHECKER_AGENT, timeout: float = 60) -> tuple[in
 
 LUA = """
 -- Generated by bench/scale.py: rotate through the paths; with counting on, every request is
--- a visitor of its own, one (listing, browser) pair per request.
+-- a visitor of its own: one (listing, address) pair per request.
 local paths = {%(paths)s}
 local agents = {%(agents)s}
 local counting = %(counting)s
@@ -576,11 +595,16 @@ function request()
   local m = counter * threads + tid
   counter = counter + 1
   local path = paths[(m %% #paths) + 1]
-  local agent = agents[1]
-  if counting then
-    agent = agents[((math.floor(m / #paths) + offset) %% #agents) + 1]
+  if not counting then
+    return wrk.format("GET", path, {["User-Agent"] = agents[1]})
   end
-  return wrk.format("GET", path, {["User-Agent"] = agent})
+  -- Each round of the paths a new visitor, each run (offset) new ones again: an address of
+  -- their own, 10.<run>.<round>, and one of the browsers.
+  local round = math.floor(m / #paths)
+  local address = string.format(
+    "10.%%d.%%d.%%d", offset %% 256, math.floor(round / 256) %% 256, round %% 256)
+  return wrk.format("GET", path, {
+    ["User-Agent"] = agents[(round %% #agents) + 1], ["X-Forwarded-For"] = address})
 end
 
 function done(summary, latency, requests)
@@ -780,7 +804,8 @@ def load_phases(run: Run, server: Server, pages: list[PageClass]) -> list[Measur
             for failure in failed:
                 log(f"  ! {page.label}: {failure}")
             if statistics.median(first) < SLOW_MS:  # else the checks were warm-up enough
-                warm = wrk(run, server, page, args.warmup, offset=0).requests
+                # Visitors of their own (offset): a warm-up's visitors are counted too.
+                warm = wrk(run, server, page, args.warmup, offset=1000 + number).requests
                 served += warm
                 seen[page.key] += warm
                 server.wait_idle()
@@ -788,7 +813,7 @@ def load_phases(run: Run, server: Server, pages: list[PageClass]) -> list[Measur
         runs: dict[str, list[tuple[Load, float, float]]] = {page.key: [] for page in group}
         for n in range(slices):
             for page in group:  # a fresh browser for each slice: every request counts
-                offset = len(USER_AGENTS) // 2 + 8 * n
+                offset = 1 + number * slices + n  # new visitors for each group and slice
                 runs[page.key].append(
                     measure(
                         run,
@@ -846,6 +871,38 @@ def load_phases(run: Run, server: Server, pages: list[PageClass]) -> list[Measur
     return measured
 
 
+class SnapshotBeat:
+    """Beat's counts snapshot (``postings.tasks.refresh_facet_counts``), run here on its
+    schedule while the server is under load, as a Celery worker does in production: without
+    it, a web worker would find the snapshot stale every minute and count it itself."""
+
+    def __init__(self) -> None:
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="snapshot-beat", daemon=True)
+
+    def __enter__(self) -> SnapshotBeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        from django.conf import settings
+        from django.db import connection
+
+        from postings.tasks import refresh_facet_counts
+
+        interval = settings.CELERY_BEAT_SCHEDULE["refresh-facet-counts"]["schedule"]
+        try:
+            while not self.stopped.is_set():
+                refresh_facet_counts()
+                self.stopped.wait(interval)
+        finally:
+            connection.close()
+
+
 # --- The view counter ---------------------------------------------------------------------------
 
 
@@ -882,11 +939,10 @@ def detail_pks(page: PageClass) -> list[int]:
     return [int(re.match(r"/jobs/(\d+)-", path)[1]) for path in page.paths]  # type: ignore[index]
 
 
-def check_counter(server: Server, page: PageClass, before: int, seen: int) -> CounterCheck:
+def check_counter(server: Server, pks: list[int], before: int, seen: int) -> CounterCheck:
     """Flush the buffered counts and compare the growth with the pages served."""
     from postings import counters
 
-    pks = detail_pks(page)
     counters.flush("views")
     pending = sum(counters.pending_counts(pks, "views").values())
     counted = views_total(pks) - before
@@ -1392,6 +1448,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="the listing's page with and without the counter: alternating runs of each",
     )
     load.add_argument("--skip-load", action="store_true", help="no server, no wrk")
+    load.add_argument(
+        "--only",
+        default="",
+        help="these page classes only, e.g. detail,nocount (keys: list search detail nocount "
+        "cold feed sitemap); for trying a change, not for the figures",
+    )
     sqlg = parser.add_argument_group("SQL")
     sqlg.add_argument("--sql-runs", type=int, default=20, help="EXPLAIN ANALYZE runs a statement")
     sqlg.add_argument(
@@ -1420,6 +1482,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         describe_dataset(dataset)
         check_redis(run)
         pages = page_classes(run)
+        if args.only:  # the trivial view stays: the others' ratios are to it
+            pages = [p for p in pages if p.key == "trivial" or p.key in args.only.split(",")]
         from postings.counters import is_bot
 
         if any(is_bot(agent) for agent in [*USER_AGENTS, CHECKER_AGENT]):
@@ -1437,13 +1501,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             server = Server(run)
             server.start()
             log(f"Server: gunicorn, {args.workers} workers, {server.base} (logs in {workdir})")
-            detail = next(p for p in pages if p.key == "detail")
-            before = views_total(detail_pks(detail))
+            counted = [p for p in pages if p.counting]  # the listing's pages, hot and cold
+            pks = sorted({pk for page in counted for pk in detail_pks(page)})
+            before = views_total(pks)
             log("Load (each page class after its warm-up):")
-            measured = load_phases(run, server, pages)
+            with SnapshotBeat():
+                measured = load_phases(run, server, pages)
             facts = ServerFacts(server.memory(), server.restarts, server.peak_rss)
-            seen = sum(m.client_answers for m in measured if m.page.key == "detail")
-            counter = check_counter(server, detail, before, seen)
+            seen = sum(m.client_answers for m in measured if m.page.counting)
+            counter = check_counter(server, pks, before, seen)
             server.stop()
         sql: dict[str, SqlFigures] = {}
         if not args.skip_sql:
