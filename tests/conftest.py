@@ -18,6 +18,7 @@ import os
 import factory.random
 import pytest
 from django.conf import settings
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.cache import caches
 
 from postings import counters
@@ -81,6 +82,24 @@ def delete_counter_keys() -> None:
         client.delete(*keys)
 
 
+class FewRoundsPBKDF2PasswordHasher(PBKDF2PasswordHasher):
+    """Production's password algorithm (PBKDF2-SHA256, same hash format) with few rounds.
+
+    Django's million rounds cost ~0.3 s of CPU for every user a test creates and every log-in,
+    about a minute over the whole suite, and prove nothing that a thousand rounds do not. Every
+    password a test sets, checks or changes still goes through the same code.
+    """
+
+    iterations = 1_000
+
+
+def fast_password_hashers() -> list[str]:
+    """The configured hashers with PBKDF2 swapped for the few-rounds one (taking its place)."""
+    fast = f"{__name__}.{FewRoundsPBKDF2PasswordHasher.__qualname__}"
+    production = "django.contrib.auth.hashers.PBKDF2PasswordHasher"
+    return [fast if hasher == production else hasher for hasher in settings.PASSWORD_HASHERS]
+
+
 def clear_caches() -> None:
     for alias in settings.CACHES:
         caches[alias].clear()
@@ -93,6 +112,12 @@ def _plain_static_files(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Passwords hashed with few rounds (the live server's too: it runs in this process)."""
+    settings.PASSWORD_HASHERS = fast_password_hashers()
 
 
 @pytest.fixture(autouse=True)

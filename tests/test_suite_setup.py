@@ -20,6 +20,8 @@ def run_pytest(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedPr
         k: v
         for k, v in os.environ.items()
         if k not in {"DATABASE_URL", "REDIS_URL", "JOBBOARD_REQUIRE_POSTGRES", "PYTEST_ADDOPTS"}
+        # Run from an xdist worker, it is a session of its own, not that worker (tests/parallel.py)
+        and not k.startswith("PYTEST_XDIST_")
     }
     environ.update(VAR_DIR=str(tmp_path), **env)
     return subprocess.run(  # noqa: S603 - our own interpreter and arguments
@@ -34,7 +36,7 @@ def run_pytest(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedPr
 
 
 def test_a_postgres_test_is_skipped_on_sqlite_with_the_reason(tmp_path):
-    result = run_pytest(tmp_path, PG_ONLY_TEST)
+    result = run_pytest(tmp_path, "-n", "0", PG_ONLY_TEST)  # one test: no xdist workers
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 skipped" in result.stdout
     assert "needs PostgreSQL full-text search" in result.stdout
