@@ -361,10 +361,24 @@ class Posting(models.Model):
             ),
         ]
         indexes = [
-            # The list page: open listings newest first, and the same under each filter.
+            # The list page: open listings newest first, and the same under each filter. The
+            # index carries every column the list's filters read (not the keywords), so the
+            # page's ids and its capped count are found without reading a row (browse.IdsFirst):
+            # a filter that matches one listing in twenty costs a walk over narrow entries.
             models.Index(
-                F("posted_at").desc(),
-                F("id").desc(),
+                fields=["-posted_at", "-id"],
+                include=[
+                    "deadline",
+                    "company",
+                    "country",
+                    "city",
+                    "region",
+                    "workplace",
+                    "employment_type",
+                    "seniority",
+                    "practice_area",
+                    "salary_yearly_max",
+                ],
                 name="posting_pub_recent",
                 condition=Q(status="published"),
             ),
