@@ -506,6 +506,12 @@ def _number(numbers: dict[str, int] | None, value: str) -> int | None:
 FREE_TEXT_FILTERS = ("q", "location", "company")
 
 
+def _ascii_lower(text: str) -> str:
+    """Lower case for ASCII letters only: the database's UPPER() of the result is the original's
+    (Python's casefold writes "ß" as "ss", which the database compares otherwise)."""
+    return "".join(c.lower() if c.isascii() else c for c in text)
+
+
 def canonical_filters(filterset: PostingFilter) -> QueryDict:
     """The valid filters only, normalized, so that "?q=Engineer&utm_source=x" and "?q=engineer"
     share one cache entry and junk parameters cannot force a recount."""
@@ -515,8 +521,10 @@ def canonical_filters(filterset: PostingFilter) -> QueryDict:
             canonical.setlist(name, sorted(str(v) for v in value))
         elif isinstance(value, bool):
             canonical[name] = "1"
-        elif name in FREE_TEXT_FILTERS:  # case does not change what these match
-            canonical[name] = " ".join(str(value).casefold().split())
+        elif name == "q":  # words: neither case nor spacing changes what they match
+            canonical[name] = " ".join(str(value).lower().split())
+        elif name in FREE_TEXT_FILTERS:  # names compared as iexact: ASCII case aside, exactly
+            canonical[name] = _ascii_lower(str(value))
         elif isinstance(value, str):  # a choice such as a country code: its case is its value
             canonical[name] = value
         else:

@@ -6,13 +6,15 @@ Each choice's number is how many jobs the list would show with that choice ticke
 table for every combination of filters: seconds at a million listings. Instead:
 
 - **The snapshot** (``Cube``): once a minute one statement counts the public listings per cell
-  of open or ended, age (a day, a week, a month, older), country, workplace, employment type,
-  seniority, practice area and company type. The counts for any combination of those filters
+  of open or ended, age (a day, a week, a month, older), country, city, region, workplace,
+  employment type, seniority, practice area and company type. The counts for any combination of
+  those filters (the place filter's names of a city, a region or a country among them)
   are sums over the cells (numpy, a few milliseconds), so they and the list's count are at most
   ``FACET_CACHE_SECONDS`` old, as the panel says. Beat refreshes it
   (``postings.tasks.refresh_facet_counts``); without beat, the first request after it has gone
   stale does, while the others keep using the previous one.
-- **Other filters** (keywords, place, company, salary) are not in the snapshot. When the jobs
+- **Other filters** (keywords, company, salary; a place spelled with letters beyond ASCII, whose
+  capitals Python and PostgreSQL may write differently) are not in the snapshot. When the jobs
   they match are few (``POSTINGS_COUNT_CAP`` at most), one statement reads those jobs' cells
   into a small cube of their own, and the numbers are summed from it as from the snapshot. Past
   that the choices show no number (the panel says why) rather than a guess.
@@ -33,10 +35,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import BooleanField, Case, Count, IntegerField, Q, Value, When
+from django.db.models.functions import Upper
 from django.http import QueryDict
 from django.utils import timezone
 
-from .filters import POSTED_CHOICES, POSTED_WITHIN, PostingFilter
+from .filters import POSTED_CHOICES, POSTED_WITHIN, PostingFilter, country_codes, location_parts
 from .models import Company, Posting
 
 logger = logging.getLogger(__name__)
@@ -50,7 +53,7 @@ FACETS: list[tuple[str, str, list[tuple[str, str]]]] = [
     ("company_type", "company__company_type", Company.CompanyType.choices),
 ]
 # The snapshot's dimensions: the filters it can answer for, beside "include closed".
-CUBE_FILTERS = frozenset({name for name, _c, _o in FACETS} | {"posted", "country"})
+CUBE_FILTERS = frozenset({name for name, _c, _o in FACETS} | {"posted", "country", "location"})
 SNAPSHOT_FILTERS = CUBE_FILTERS | {"include_closed"}
 
 # Age buckets: 0 = the last day, 1 = the last week, 2 = the last month, 3 = older.
@@ -58,9 +61,9 @@ _WINDOWS = [POSTED_WITHIN[value] for value, _label in POSTED_CHOICES]
 _BUCKET_OF_CHOICE = {value: bucket for bucket, (value, _label) in enumerate(POSTED_CHOICES)}
 UNKNOWN = 255  # a stored value no choice names (it still counts when that filter is off)
 
-CUBE_KEY = "facets:cube:v1"
-STAMP_KEY = "facets:cube:v1:stamp"
-LOCK_KEY = "facets:cube:v1:lock"
+CUBE_KEY = "facets:cube:v2"
+STAMP_KEY = "facets:cube:v2:stamp"
+LOCK_KEY = "facets:cube:v2:lock"
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class Cube:
     stamp: str
     counted_at: float  # time.time()
     countries: tuple[str, ...]
+    places: dict[str, int]  # a city's or region's name in capitals -> its code in both columns
     columns: dict[str, np.ndarray]
     counts: np.ndarray
 
@@ -84,6 +88,10 @@ class Cube:
         for name, value in filters.items():
             if name == skip or name == "include_closed":
                 continue
+            if name == "location":
+                for part in location_parts(str(value)):
+                    mask &= self._place_mask(part)
+                continue
             column = self.columns[name]
             if name == "posted":
                 mask &= column <= _BUCKET_OF_CHOICE[str(value)]
@@ -94,6 +102,19 @@ class Cube:
                 mask &= column == self.countries.index(code)
             else:
                 mask &= np.isin(column, [_code(name, v) for v in value])  # type: ignore[union-attr]
+        return mask
+
+    def _place_mask(self, part: str) -> np.ndarray:
+        """The cells whose city or region is this name (as ``iexact``), or whose country it
+        names (as ``filters.country_codes``)."""
+        place = self.places.get(part.upper())
+        if place is None:
+            mask = np.zeros(len(self.counts), dtype=bool)
+        else:
+            mask = (self.columns["city"] == place) | (self.columns["region"] == place)
+        countries = [self.countries.index(c) for c in country_codes(part) if c in self.countries]
+        if countries:
+            mask |= np.isin(self.columns["country"], countries)
         return mask
 
     def total(self, filters: dict[str, object]) -> int:
@@ -137,7 +158,8 @@ def build_cube(now: datetime | None = None) -> Cube:
 
 
 def _cells(queryset, now: datetime):
-    """(open, age bucket, country, each facet's column) of the queryset's listings."""
+    """(open, age bucket, country, city and region in capitals, each facet's column) of the
+    queryset's listings."""
     is_open = Case(
         When(
             Q(status=Posting.Status.PUBLISHED) & (Q(deadline__isnull=True) | Q(deadline__gt=now)),
@@ -156,30 +178,38 @@ def _cells(queryset, now: datetime):
     )
     columns = [column for _name, column, _choices in FACETS]
     return (
-        queryset.annotate(cell_open=is_open, cell_age=bucket)
+        queryset.annotate(cell_open=is_open, cell_age=bucket, cell_city=Upper("city"))
+        .annotate(cell_region=Upper("region"))
         .order_by()
-        .values_list("cell_open", "cell_age", "country", *columns)
+        .values_list("cell_open", "cell_age", "country", "cell_city", "cell_region", *columns)
     )
 
 
 def _cube_of(rows: Iterable[tuple], started: float) -> Cube:
-    """A cube of (open, age, country, facet values..., count) rows."""
+    """A cube of (open, age, country, city, region, facet values..., count) rows."""
     # Streamed into compact arrays: a cell is a few bytes here, a few hundred as a row tuple.
     codes = {name: array("B") for name in ("open", "posted", *(n for n, _c, _o in FACETS))}
-    country_codes, counts_list = array("H"), array("q")
+    country_column, city_column, region_column = array("H"), array("I"), array("I")
+    counts_list = array("q")
     country_index: dict[str, int] = {}
+    places: dict[str, int] = {}
     for row in rows:
         codes["open"].append(1 if row[0] else 0)
         codes["posted"].append(row[1])
-        country_codes.append(country_index.setdefault(str(row[2]), len(country_index)))
-        for offset, (name, _column, _choices) in enumerate(FACETS, start=3):
+        country_column.append(country_index.setdefault(str(row[2]), len(country_index)))
+        city_column.append(places.setdefault(row[3] or "", len(places)))
+        region_column.append(places.setdefault(row[4] or "", len(places)))
+        for offset, (name, _column, _choices) in enumerate(FACETS, start=5):
             codes[name].append(_code(name, row[offset]))
         counts_list.append(row[-1])
     countries = tuple(country_index)  # in order of their index
     arrays = {name: np.frombuffer(values, dtype=np.uint8).copy() for name, values in codes.items()}
-    arrays["country"] = np.frombuffer(country_codes, dtype=np.uint16).copy()
+    arrays["country"] = np.frombuffer(country_column, dtype=np.uint16).copy()
+    arrays["city"] = np.frombuffer(city_column, dtype=np.uint32).copy()
+    arrays["region"] = np.frombuffer(region_column, dtype=np.uint32).copy()
     counts = np.frombuffer(counts_list, dtype=np.int64).copy()
-    return Cube(uuid.uuid4().hex, started, countries, arrays, counts)
+    places.pop("", None)  # no place filter names nothing
+    return Cube(uuid.uuid4().hex, started, countries, places, arrays, counts)
 
 
 def _fetched(queryset, batch: int = 10_000) -> Iterator[tuple]:
@@ -243,8 +273,10 @@ def _forget_lock() -> None:
 
 
 def covers(filters: dict[str, object]) -> bool:
-    """Whether the snapshot can answer for these (valid, active) filters."""
-    return set(filters) <= SNAPSHOT_FILTERS
+    """Whether the snapshot can answer for these (valid, active) filters. A place only when
+    spelled in ASCII: the snapshot's names are PostgreSQL's capitals (``iexact``), which are
+    Python's only there (PostgreSQL keeps "ß", Python writes "SS")."""
+    return set(filters) <= SNAPSHOT_FILTERS and str(filters.get("location", "")).isascii()
 
 
 # --- Counted live, when the snapshot cannot answer -----------------------------------------------
@@ -252,7 +284,8 @@ def covers(filters: dict[str, object]) -> bool:
 
 def count_few(params: QueryDict, cap: int) -> dict[str, dict[str, int] | None]:
     """Per choice list, per choice, the jobs matching it and every other filter, when the filters
-    the snapshot cannot answer for (keywords, place, company, salary) match at most ``cap`` jobs;
+    the snapshot cannot answer for (keywords, company, salary, a place beyond ASCII) match at
+    most ``cap`` jobs;
     else None for every list (too many to count on a page).
 
     One statement reads those jobs' cells, at most ``cap`` + 1 rows, into a cube of their own;
@@ -260,9 +293,14 @@ def count_few(params: QueryDict, cap: int) -> dict[str, dict[str, int] | None]:
     filterset = PostingFilter(params, queryset=Posting.objects.all())
     filterset.is_valid()  # cleans the filters, for active_filters
     active = filterset.active_filters
+    in_cube = (
+        CUBE_FILTERS
+        if covers({"location": active.get("location", "")})
+        else (CUBE_FILTERS - {"location"})
+    )
     base = QueryDict(mutable=True)
     for name in params:
-        if name not in CUBE_FILTERS:  # "include closed" stays: it says which jobs to read
+        if name not in in_cube:  # "include closed" stays: it says which jobs to read
             base.setlist(name, params.getlist(name))
     queryset = PostingFilter(base, queryset=Posting.objects.all()).qs
     now = timezone.now()
@@ -270,7 +308,9 @@ def count_few(params: QueryDict, cap: int) -> dict[str, dict[str, int] | None]:
     if len(rows) > cap:
         return {name: None for name, _column, _choices in FACETS} | {"posted": None}
     cube = _cube_of(rows, time.time())
-    return cube.facet_counts({k: v for k, v in active.items() if k in SNAPSHOT_FILTERS})
+    return cube.facet_counts(
+        {k: v for k, v in active.items() if k in in_cube or k == "include_closed"}
+    )
 
 
 # A process keeps the sums of its recent filter combinations for the snapshot they came from.

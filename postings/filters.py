@@ -40,6 +40,12 @@ def country_codes(text: str) -> list[str]:
     return sorted(set(codes))
 
 
+def location_parts(value: str) -> list[str]:
+    """The place filter's parts: "Austin", "Texas", "Germany" or "Austin, Texas". Every part
+    names the city, the region or the country (letter case aside); at most three."""
+    return [part for part in (p.strip() for p in value.split(",")[:3]) if part]
+
+
 class CheckboxFilter(django_filters.BooleanFilter):
     """A tick box: present means yes, absent means no (a browser sends "on")."""
 
@@ -144,11 +150,7 @@ class PostingFilter(django_filters.FilterSet):
         return queryset.filter(company__in=ids)
 
     def filter_location(self, queryset: PostingQuerySet, name: str, value: str):
-        # "Austin", "Texas", "Germany" or "Austin, Texas": every part names the city, the
-        # region or the country.
-        for part in (p.strip() for p in value.split(",")[:3]):
-            if not part:
-                continue
+        for part in location_parts(value):
             matches = Q(city__iexact=part) | Q(region__iexact=part)
             codes = country_codes(part)
             if codes:

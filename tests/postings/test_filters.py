@@ -824,11 +824,22 @@ COMBINATIONS = [
     {"include_closed": "1"},
     {"include_closed": "1", "workplace": ["onsite"], "posted": "30"},
     {"country": "ZW"},  # a country with no listings
-    # Filters the snapshot cannot answer for: counted over the few jobs they match.
+    # A place: a city, a region or a country by name, in any letter case, up to three parts.
     {"location": "berlin"},
     {"location": "Berlin", "workplace": ["hybrid"], "posted": "30"},
-    {"salary_min": "1", "seniority": ["senior", "lead"]},
     {"location": "Berlin", "include_closed": "1", "practice_area": ["design"]},
+    {"location": "BAVARIA"},
+    {"location": "Germany", "seniority": ["lead"]},
+    {"location": "Berlin, Germany"},
+    {"location": "berlin, bavaria, de", "company_type": ["agency"]},
+    {"location": "Nowhere"},
+    # Filters the snapshot cannot answer for: counted over the few jobs they match. A place
+    # beyond ASCII among them (PostgreSQL's capitals are not always Python's).
+    {"location": "zürich"},
+    {"location": "ZÜRICH", "workplace": ["hybrid"], "country": "FR"},
+    {"location": "île-de-france, Zürich"},
+    {"salary_min": "1", "seniority": ["senior", "lead"]},
+    {"salary_min": "1", "location": "Berlin"},
 ]
 
 
@@ -850,7 +861,8 @@ def test_the_snapshots_counts_are_what_counting_the_rows_gives(small_pages, para
         factory(
             company=companies[i % 3],
             workplace=("remote", "hybrid", "onsite")[i % 3],
-            city="" if i % 3 == 0 else "Berlin",
+            city="" if i % 3 == 0 else ("Berlin", "Zürich")[i % 2],
+            region=("Bavaria", "", "Île-de-France", "")[i % 4],
             country="DE" if i % 2 else "FR",
             employment_type=("full_time", "contract")[i % 2],
             seniority=("senior", "junior", "lead", "mid")[i % 4],
@@ -882,6 +894,22 @@ def test_a_page_of_results_costs_one_query_once_the_snapshot_is_made(
         result = run()
         companies = [p.company.name for p in result.postings]
     assert len(companies) == 3
+
+
+def test_a_place_is_counted_by_the_snapshot_too(board, django_assert_num_queries):
+    run()  # makes the snapshot
+    with django_assert_num_queries(1):  # the page only: no capped count, no choice counts
+        result = run("location=nowhere%2C+germany")
+    assert result.count == 0 and not result.facets_uncounted
+
+
+def test_a_place_beyond_ascii_is_counted_as_the_database_compares_it(small_pages):
+    # Python writes "GIESSEN" in capitals, PostgreSQL "GIEßEN": such a place is counted live.
+    PublishedPostingFactory(city="Gießen", country="DE", workplace="hybrid")
+    assert not facets.covers({"location": "gießen"}) and facets.covers({"location": "Berlin"})
+    result = run("location=GIE%C3%9FEN")
+    assert [p.city for p in result.postings] == ["Gießen"]
+    assert result.count == 1 and facet(result, "workplace")["hybrid"][0] == 1
 
 
 def test_a_page_further_on_by_cursor_costs_the_same(board, django_assert_num_queries):
