@@ -988,7 +988,7 @@ def kind_of(sql: str) -> str:
         return "ranked search rows"
     if "COUNT(" in text and ("GROUP BY" in text or "FILTER (WHERE" in text):
         return "facet counts"
-    if "LIMIT 1001" in text and "ORDER BY" not in text:
+    if "CELL_OPEN" in text:  # facets.count_few: the few matching jobs' cells
         return "choice counts"
     if "COUNT(" in text:
         return "capped count" if "LIMIT" in text else "exact count"
@@ -1000,6 +1000,8 @@ def kind_of(sql: str) -> str:
         return "counter batches"
     if re.search(r'"POSTINGS_POSTING"\."ID" = \d+', text):
         return "the listing"
+    if re.search(r'"POSTINGS_POSTING"\."ID" IN \(SELECT', text):  # browse.IdsFirst
+        return "page rows"
     if re.search(r'"POSTINGS_POSTING"\."ID" IN \(', text):
         return "cards by id"
     if "ORDER BY" in text and "LIMIT" in text:
