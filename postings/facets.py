@@ -35,7 +35,6 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import BooleanField, Case, Count, IntegerField, Q, Value, When
-from django.db.models.functions import Upper
 from django.http import QueryDict
 from django.utils import timezone
 
@@ -73,7 +72,8 @@ class Cube:
     stamp: str
     counted_at: float  # time.time()
     countries: tuple[str, ...]
-    places: dict[str, int]  # a city's or region's name in capitals -> its code in both columns
+    # A city's or region's name in capitals -> the codes, in both columns, of its spellings.
+    places: dict[str, list[int]]
     columns: dict[str, np.ndarray]
     counts: np.ndarray
 
@@ -107,11 +107,8 @@ class Cube:
     def _place_mask(self, part: str) -> np.ndarray:
         """The cells whose city or region is this name (as ``iexact``), or whose country it
         names (as ``filters.country_codes``)."""
-        place = self.places.get(part.upper())
-        if place is None:
-            mask = np.zeros(len(self.counts), dtype=bool)
-        else:
-            mask = (self.columns["city"] == place) | (self.columns["region"] == place)
+        spellings = self.places.get(part.upper(), [])
+        mask = np.isin(self.columns["city"], spellings) | np.isin(self.columns["region"], spellings)
         countries = [self.countries.index(c) for c in country_codes(part) if c in self.countries]
         if countries:
             mask |= np.isin(self.columns["country"], countries)
@@ -158,8 +155,9 @@ def build_cube(now: datetime | None = None) -> Cube:
 
 
 def _cells(queryset, now: datetime):
-    """(open, age bucket, country, city and region in capitals, each facet's column) of the
-    queryset's listings."""
+    """(open, age bucket, country, city, region, each facet's column) of the queryset's
+    listings. (Names as written: their capitals, for ``iexact``, are worked out per name in
+    ``_capitals``, not per row.)"""
     is_open = Case(
         When(
             Q(status=Posting.Status.PUBLISHED) & (Q(deadline__isnull=True) | Q(deadline__gt=now)),
@@ -178,10 +176,9 @@ def _cells(queryset, now: datetime):
     )
     columns = [column for _name, column, _choices in FACETS]
     return (
-        queryset.annotate(cell_open=is_open, cell_age=bucket, cell_city=Upper("city"))
-        .annotate(cell_region=Upper("region"))
+        queryset.annotate(cell_open=is_open, cell_age=bucket)
         .order_by()
-        .values_list("cell_open", "cell_age", "country", "cell_city", "cell_region", *columns)
+        .values_list("cell_open", "cell_age", "country", "city", "region", *columns)
     )
 
 
@@ -192,13 +189,13 @@ def _cube_of(rows: Iterable[tuple], started: float) -> Cube:
     country_column, city_column, region_column = array("H"), array("I"), array("I")
     counts_list = array("q")
     country_index: dict[str, int] = {}
-    places: dict[str, int] = {}
+    names: dict[str, int] = {}
     for row in rows:
         codes["open"].append(1 if row[0] else 0)
         codes["posted"].append(row[1])
         country_column.append(country_index.setdefault(str(row[2]), len(country_index)))
-        city_column.append(places.setdefault(row[3] or "", len(places)))
-        region_column.append(places.setdefault(row[4] or "", len(places)))
+        city_column.append(names.setdefault(row[3] or "", len(names)))
+        region_column.append(names.setdefault(row[4] or "", len(names)))
         for offset, (name, _column, _choices) in enumerate(FACETS, start=5):
             codes[name].append(_code(name, row[offset]))
         counts_list.append(row[-1])
@@ -208,8 +205,23 @@ def _cube_of(rows: Iterable[tuple], started: float) -> Cube:
     arrays["city"] = np.frombuffer(city_column, dtype=np.uint32).copy()
     arrays["region"] = np.frombuffer(region_column, dtype=np.uint32).copy()
     counts = np.frombuffer(counts_list, dtype=np.int64).copy()
-    places.pop("", None)  # no place filter names nothing
+    places: dict[str, list[int]] = {}
+    for name, capitals in _capitals([name for name in names if name]).items():
+        places.setdefault(capitals, []).append(names[name])
     return Cube(uuid.uuid4().hex, started, countries, places, arrays, counts)
+
+
+def _capitals(names: list[str]) -> dict[str, str]:
+    """Each name in capitals as the place filter's ``iexact`` compares it: PostgreSQL's
+    UPPER() (asked once for all the names), or on SQLite, whose LIKE folds ASCII letters only,
+    the ASCII names' capitals (the others match no place the snapshot answers for)."""
+    if connection.vendor != "postgresql":
+        return {name: name.upper() for name in names if name.isascii()}
+    if not names:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, upper(name) FROM unnest(%s::text[]) AS name", [names])
+        return dict(cursor.fetchall())
 
 
 def _fetched(queryset, batch: int = 10_000) -> Iterator[tuple]:

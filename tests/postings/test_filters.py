@@ -903,6 +903,20 @@ def test_a_place_is_counted_by_the_snapshot_too(board, django_assert_num_queries
     assert result.count == 0 and not result.facets_uncounted
 
 
+def test_a_place_spelled_in_two_cases_is_one_place_to_the_snapshot(small_pages):
+    PublishedPostingFactory(city="London", region="England", workplace="onsite")
+    PublishedPostingFactory(city="LONDON", workplace="hybrid")
+    PublishedPostingFactory(city="Londonderry", region="london", workplace="remote")
+    result = run("location=london")
+    assert result.count == 3 and result.counted_at is not None  # from the snapshot
+    assert {v: n for v, (n, _s) in facet(result, "workplace").items()} == {
+        "onsite": 1,
+        "hybrid": 1,
+        "remote": 1,
+    }
+    assert run("location=England").count == 1
+
+
 def test_a_place_beyond_ascii_is_counted_as_the_database_compares_it(small_pages):
     # Python writes "GIESSEN" in capitals, PostgreSQL "GIEßEN": such a place is counted live.
     PublishedPostingFactory(city="Gießen", country="DE", workplace="hybrid")
