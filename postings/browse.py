@@ -227,7 +227,7 @@ def browse(params: QueryDict) -> JobList:
         newest_ids = list(newest.values_list("pk", flat=True)[: cap + 1])
         count = len(newest_ids)
         capped = count > cap
-    else:  # the planner's choice: a place, a company or a salary has an index of its own
+    else:  # a company, a salary: index-only over posting_pub_recent, or their own indexes
         count = queryset.order_by().values("pk")[: cap + 1].count()
         capped = count > cap
 

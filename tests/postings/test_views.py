@@ -130,7 +130,7 @@ def test_counts_above_the_cap_read_as_a_floor(client, settings):
     assert "3+ jobs" in page
     # Too many to count per choice: the choices show no numbers, and the panel says why.
     assert 'class="count"' not in page
-    assert "company and salary match 3 or fewer" in page
+    assert "keywords, company and salary match 3 or fewer" in page
 
 
 def test_whole_lists_count_every_job_from_the_snapshot(client, settings):
