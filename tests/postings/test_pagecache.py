@@ -153,3 +153,13 @@ def test_a_cache_that_is_down_means_rendering(client, monkeypatch, name):
     client.get(LIST_URL)
     monkeypatch.setattr(pagecache.cache, name, down)
     assert client.get(LIST_URL).status_code == 200
+
+
+def test_fingerprints_read_back_as_rendered_to_the_microsecond():
+    soon = PublishedPostingFactory(deadline=timezone.now() + timedelta(days=3, microseconds=7))
+    open_ended = PublishedPostingFactory(deadline=None)
+    rendered = {p.pk: pagecache.fingerprint(p) for p in (soon, open_ended)}
+    assert pagecache._fingerprints(list(rendered)) == rendered
+    soon.deadline += timedelta(microseconds=1)
+    soon.save(update_fields=["deadline"])
+    assert pagecache._fingerprints(list(rendered)) != rendered
