@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import re
 import time
 import zlib
@@ -154,7 +155,9 @@ def _fingerprints(ids: list[int]) -> dict[int, Fingerprint]:
 
 def _keep(key: str, response: HttpResponse, postings: list[Posting], seconds: float) -> None:
     now = timezone.now()
-    seconds = min(seconds, settings.PAGE_CACHE_SECONDS)
+    # A quarter of it at random: pages rendered together (after a deploy, a new snapshot) would
+    # otherwise all expire together and be rendered again at once.
+    seconds = min(seconds, settings.PAGE_CACHE_SECONDS) * random.uniform(0.75, 1.0)
     for posting in postings:  # gone from the cache when the first deadline passes
         if posting.deadline is not None and posting.deadline > now:
             seconds = min(seconds, (posting.deadline - now).total_seconds())
