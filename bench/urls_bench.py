@@ -31,19 +31,21 @@ def _nothing_pending(*args: object, **kwargs: object) -> dict[int, int]:
 def detail_without_counter(request: HttpRequest, pk: int, slug: str) -> HttpResponse:
     """The listing's page as if the view counter did not exist.
 
-    The view calls ``counters.count_once`` and ``counters.pending_counts`` through the module,
-    so swapping them for the call is enough; gunicorn's sync workers serve one request at a time
+    The view calls ``counters.count_once``, ``counters.pending_counts`` and (for the round trip
+    it shares with the kept page) ``counters._shares_cache_redis`` through the module, so
+    swapping them for the call is enough; gunicorn's sync workers serve one request at a time
     per process, so nothing else sees the swap.
     """
-    count_once, pending_counts = counters.count_once, counters.pending_counts
+    swapped = (counters.count_once, counters.pending_counts, counters._shares_cache_redis)
     counters.count_once, counters.pending_counts = _not_counted, _nothing_pending
+    counters._shares_cache_redis = _not_counted
     try:
         response = _detail(request, pk=pk, slug=slug)
         if hasattr(response, "render"):
             response.render()
         return response
     finally:
-        counters.count_once, counters.pending_counts = count_once, pending_counts
+        counters.count_once, counters.pending_counts, counters._shares_cache_redis = swapped
 
 
 urlpatterns = [

@@ -38,6 +38,7 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.utils import timezone
 
+from . import counters
 from .models import Posting
 
 logger = logging.getLogger(__name__)
@@ -95,32 +96,45 @@ def serve(
     request: HttpRequest,
     kind: str,
     render: Callable[[], tuple[HttpResponse, Iterable[Posting], float]],
-    on_hit: Callable[[], None] | None = None,
+    visit: counters.Visit | None = None,
 ) -> HttpResponse:
     """The kept page when it is still true, else ``render()``: (response, the listings it shows,
-    the most seconds it may be kept). ``on_hit`` runs for a served kept page (the view counter)."""
+    the most seconds it may be kept). A ``visit`` is counted when a kept page is served (the
+    rendering counts its own), in the same round trip as the kept page is fetched if it can."""
     if not applies_to(request):
         return render()[0]
     key = key_for(request, kind)
-    kept = _get(key)
+    kept, counted = _get(key, visit)
     if kept is not None and _still_true(kept):
-        if on_hit is not None:
-            on_hit()
+        if visit is not None and counted is None:
+            visit.count()
         return _response(request, kept)
-    response, postings, seconds = render()
-    if hasattr(response, "render"):
-        response.render()
+    try:
+        response, postings, seconds = render()
+        if hasattr(response, "render"):
+            response.render()
+    except Exception:  # no such listing now (404), or a failure: not a view of it
+        if counted:
+            visit.undo()  # type: ignore[union-attr]
+        raise
+    if counted and response.status_code != 200:  # counted ahead, but not the listing's page
+        visit.undo()  # type: ignore[union-attr]
     if response.status_code == 200 and not response.cookies:
         _keep(key, response, list(postings), seconds)
     return response
 
 
-def _get(key: str) -> Kept | None:
+def _get(key: str, visit: counters.Visit | None = None) -> tuple[Kept | None, bool | None]:
+    """The kept page, if any, and whether the visit was counted with it (None: not yet)."""
+    call = visit.script_call() if visit is not None else None
     try:
-        return cache.get(key)
+        if call is not None:
+            kept, counted = cache.get_with_script(key, *call)  # type: ignore[attr-defined]
+            return kept, bool(counted)
+        return cache.get(key), None
     except Exception:
         logger.exception("page cache unavailable")
-        return None
+        return None, None
 
 
 def _still_true(kept: Kept) -> bool:

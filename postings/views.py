@@ -68,7 +68,7 @@ class PostingDetailView(DetailView):
             request,
             "detail",
             lambda: self.render_page(request),
-            on_hit=lambda: counters.count_once(request, self.kwargs["pk"], "views"),
+            visit=counters.Visit(request, self.kwargs["pk"], "views"),
         )
 
     def render_page(self, request: HttpRequest) -> tuple[HttpResponse, list[Posting], float]:

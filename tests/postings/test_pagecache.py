@@ -99,6 +99,44 @@ def test_views_are_counted_on_kept_pages_too(client, redis_client):  # buffered 
     assert counters.pending_counts([posting.pk], "views")[posting.pk] == 3
 
 
+def test_a_kept_page_and_its_view_count_are_one_redis_round_trip(client, redis_client, monkeypatch):
+    from postings import counters
+
+    assert counters._shares_cache_redis()
+    posting = PublishedPostingFactory(view_count=0)
+    url = posting.get_absolute_url()
+    client.get(url, HTTP_USER_AGENT=BROWSER_UA, REMOTE_ADDR="10.0.0.1")  # renders and keeps it
+    monkeypatch.setattr(counters, "count_once", lambda *a, **k: pytest.fail("a round trip more"))
+    for address in ("10.0.0.2", "10.0.0.3", "10.0.0.3"):  # the last one seen already
+        assert kept(client.get(url, HTTP_USER_AGENT=BROWSER_UA, REMOTE_ADDR=address))
+    assert counters.pending_counts([posting.pk], "views")[posting.pk] == 3
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        ({"status": Posting.Status.REMOVED}, 410),
+        ({"status": Posting.Status.DRAFT}, 404),
+        ({"slug": "a-new-title"}, 301),
+    ],
+)
+def test_a_count_taken_ahead_of_a_page_that_is_not_the_listing_is_taken_back(
+    client, redis_client, change, status
+):
+    from postings import counters
+
+    posting = PublishedPostingFactory(view_count=0)
+    url = posting.get_absolute_url()
+    client.get(url, HTTP_USER_AGENT=BROWSER_UA, REMOTE_ADDR="10.0.0.1")  # kept, counted
+    Posting.objects.filter(pk=posting.pk).update(updated_at=timezone.now(), **change)
+    visit = {"HTTP_USER_AGENT": BROWSER_UA, "REMOTE_ADDR": "10.0.0.2"}
+    assert client.get(url, **visit).status_code == status
+    assert counters.pending_counts([posting.pk], "views")[posting.pk] == 1
+    if status == 301:  # the visitor follows it, and is counted there, once
+        assert client.get(url, follow=True, **visit).status_code == 200
+        assert counters.pending_counts([posting.pk], "views")[posting.pk] == 2
+
+
 def test_signed_in_visitors_and_pending_messages_always_get_a_fresh_page(client, django_user_model):
     PublishedPostingFactory()
     client.get(LIST_URL)
