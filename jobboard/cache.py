@@ -37,10 +37,12 @@ class RedisCache(DjangoRedisCache):
         self, key: str, script: str, keys: list[str], args: list[Any]
     ) -> tuple[Any, Any]:
         """The cached value of ``key`` (None when absent) and what a Lua ``script`` returns, in
-        one round trip. (The keys are the script's own: no cache prefix is added.)"""
+        one round trip. The script's KEYS[1] is ``key`` as stored, then ``keys`` (its own: no
+        cache prefix is added to them)."""
         client = self._cache.get_client(key)
+        stored = self.make_and_validate_key(key)
         pipe = client.pipeline(transaction=False)
-        pipe.get(self.make_and_validate_key(key))
-        pipe.eval(script, len(keys), *keys, *args)
+        pipe.get(stored)
+        pipe.eval(script, len(keys) + 1, stored, *keys, *args)
         raw, result = pipe.execute()
         return (None if raw is None else self._cache._serializer.loads(raw)), result

@@ -164,11 +164,37 @@ def _count_script(client: redis.Redis):
     return client.register_script(_COUNT_ONCE)
 
 
-# A count taken back: the page it was taken for ahead (``Visit``) was not the listing's.
+# The same beside the fetch of a kept listing page (``Visit``), KEYS[1] being the page's key:
+# only when that page is kept (else -1, and the rendering counts), so no address that names no
+# listing leaves anything behind.
+_COUNT_ONCE_IF_KEPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return -1
+end
+if not redis.call('SET', KEYS[2], 1, 'NX', 'EX', ARGV[1]) then
+  return 0
+end
+local tally = redis.call('INCR', KEYS[3])
+if tally == 1 then
+  redis.call('EXPIRE', KEYS[3], ARGV[1])
+end
+if tally > tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
+return 1
+"""
+
+# A count taken back: the page it was taken for ahead (``Visit``) was not the listing's. What
+# drops to nothing goes (a flush meanwhile leaves -1 pending against the +1 it moved: exact).
 _UNCOUNT = """
 if redis.call('DEL', KEYS[1]) == 1 then
-  redis.call('DECR', KEYS[2])
-  redis.call('HINCRBY', KEYS[3], ARGV[3], -1)
+  if redis.call('DECR', KEYS[2]) <= 0 then
+    redis.call('DEL', KEYS[2])
+  end
+  if redis.call('HINCRBY', KEYS[3], ARGV[3], -1) == 0 then
+    redis.call('HDEL', KEYS[3], ARGV[3])
+  end
 end
 return 1
 """
@@ -179,22 +205,24 @@ class Visit:
     """A visitor asking for a listing's page, to be counted (``count_once``) in the same Redis
     round trip that fetches the kept page (``pagecache.serve``): a third of the counter's cost.
 
-    Counted ahead of knowing which page is served, a count is taken back (``undo``) when the
-    page turns out not to be the listing's (gone, moved); served afresh it stays, and the
-    rendering's own ``count_once`` finds the visitor seen."""
+    Counted when the page is kept, before it is known to be still true, a count is taken back
+    (``undo``) when the page served turns out not to be the listing's (gone, unpublished,
+    moved); rendered afresh it stays, and the rendering's own ``count_once`` finds the visitor
+    seen. Without a kept page nothing is counted ahead: the rendering counts."""
 
     request: HttpRequest
     posting_id: int
     counter: str = "views"
 
     def script_call(self) -> tuple[str, list[str], list] | None:
-        """The counting script, its keys and arguments; None when there is nothing to count
-        (not a GET, a bot) or the count cannot share the cache's round trip."""
+        """The counting script, its keys (after the kept page's) and arguments; None when there
+        is nothing to count (not a GET, a bot) or the count cannot share the cache's round trip.
+        The script returns 1 (counted), 0 (seen already, or too many) or -1 (no kept page)."""
         if not _shares_cache_redis() or self.request.method != "GET":
             return None
         if is_bot(self.request.META.get("HTTP_USER_AGENT", "")):
             return None
-        return (_COUNT_ONCE, *_script_call(self.request, self.posting_id, self.counter))
+        return (_COUNT_ONCE_IF_KEPT, *_script_call(self.request, self.posting_id, self.counter))
 
     def count(self) -> bool:
         return count_once(self.request, self.posting_id, self.counter)

@@ -130,7 +130,7 @@ def _get(key: str, visit: counters.Visit | None = None) -> tuple[Kept | None, bo
     try:
         if call is not None:
             kept, counted = cache.get_with_script(key, *call)  # type: ignore[attr-defined]
-            return kept, bool(counted)
+            return kept, None if counted == -1 else bool(counted)
         return cache.get(key), None
     except Exception:
         logger.exception("page cache unavailable")

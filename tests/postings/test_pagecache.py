@@ -137,6 +137,16 @@ def test_a_count_taken_ahead_of_a_page_that_is_not_the_listing_is_taken_back(
         assert counters.pending_counts([posting.pk], "views")[posting.pk] == 2
 
 
+def test_an_address_naming_no_listing_leaves_nothing_in_the_counters(client, redis_client):
+    from postings import counters
+
+    for _ in range(2):
+        page = client.get("/jobs/987654321-no-such-job/", HTTP_USER_AGENT=BROWSER_UA)
+        assert page.status_code == 404
+    assert counters.pending_counts([987654321], "views") == {}
+    assert not list(redis_client.scan_iter(match="*counters*987654321*"))
+
+
 def test_signed_in_visitors_and_pending_messages_always_get_a_fresh_page(client, django_user_model):
     PublishedPostingFactory()
     client.get(LIST_URL)
