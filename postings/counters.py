@@ -93,13 +93,18 @@ def count_once(request: HttpRequest, posting_id: int, counter: str = "views") ->
     """
     if counter not in COUNTERS:
         raise ValueError(f"unknown counter {counter!r}")
-    if request.method != "GET" or is_bot(request.META.get("HTTP_USER_AGENT", "")):
+    if not _countable(request):
         return False
     try:
         return _count_once(request, posting_id, counter)
     except Exception:  # a counter must never take the page down with it (Redis away, ...)
         logger.exception("could not count a %s for posting %s", counter, posting_id)
         return False
+
+
+def _countable(request: HttpRequest) -> bool:
+    """A GET from a browser: a bot's or a form's request counts no view."""
+    return request.method == "GET" and not is_bot(request.META.get("HTTP_USER_AGENT", ""))
 
 
 def _marks(request: HttpRequest, posting_id: int, counter: str) -> tuple[str, str]:
@@ -142,21 +147,23 @@ def _count_once(request: HttpRequest, posting_id: int, counter: str) -> bool:
 
 
 # Count a visitor once: the "seen today" mark (SET NX: of many concurrent reloads, exactly one
-# wins), the address's tally for the day, then the buffered count. Atomic, one round trip.
-_COUNT_ONCE = """
-if not redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[1]) then
+# wins), the address's tally for the day, then the buffered count (their keys from KEYS[first]
+# on). Atomic, one round trip.
+_COUNT_BODY = """
+if not redis.call('SET', KEYS[first], 1, 'NX', 'EX', ARGV[1]) then
   return 0
 end
-local tally = redis.call('INCR', KEYS[2])
+local tally = redis.call('INCR', KEYS[first + 1])
 if tally == 1 then
-  redis.call('EXPIRE', KEYS[2], ARGV[1])
+  redis.call('EXPIRE', KEYS[first + 1], ARGV[1])
 end
 if tally > tonumber(ARGV[2]) then
   return 0
 end
-redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
+redis.call('HINCRBY', KEYS[first + 2], ARGV[3], 1)
 return 1
 """
+_COUNT_ONCE = "local first = 1\n" + _COUNT_BODY
 
 
 @lru_cache(maxsize=4)
@@ -167,23 +174,9 @@ def _count_script(client: redis.Redis):
 # The same beside the fetch of a kept listing page (``Visit``), KEYS[1] being the page's key:
 # only when that page is kept (else -1, and the rendering counts), so no address that names no
 # listing leaves anything behind.
-_COUNT_ONCE_IF_KEPT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return -1
-end
-if not redis.call('SET', KEYS[2], 1, 'NX', 'EX', ARGV[1]) then
-  return 0
-end
-local tally = redis.call('INCR', KEYS[3])
-if tally == 1 then
-  redis.call('EXPIRE', KEYS[3], ARGV[1])
-end
-if tally > tonumber(ARGV[2]) then
-  return 0
-end
-redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
-return 1
-"""
+_COUNT_ONCE_IF_KEPT = (
+    "if redis.call('EXISTS', KEYS[1]) == 0 then\n  return -1\nend\nlocal first = 2\n" + _COUNT_BODY
+)
 
 # A count taken back: the page it was taken for ahead (``Visit``) was not the listing's. What
 # drops to nothing goes (a flush meanwhile leaves -1 pending against the +1 it moved: exact).
@@ -218,9 +211,7 @@ class Visit:
         """The counting script, its keys (after the kept page's) and arguments; None when there
         is nothing to count (not a GET, a bot) or the count cannot share the cache's round trip.
         The script returns 1 (counted), 0 (seen already, or too many) or -1 (no kept page)."""
-        if not _shares_cache_redis() or self.request.method != "GET":
-            return None
-        if is_bot(self.request.META.get("HTTP_USER_AGENT", "")):
+        if not _shares_cache_redis() or not _countable(self.request):
             return None
         return (_COUNT_ONCE_IF_KEPT, *_script_call(self.request, self.posting_id, self.counter))
 

@@ -297,8 +297,7 @@ def covers(filters: dict[str, object]) -> bool:
 def count_few(params: QueryDict, cap: int) -> dict[str, dict[str, int] | None]:
     """Per choice list, per choice, the jobs matching it and every other filter, when the filters
     the snapshot cannot answer for (keywords, company, salary, a place beyond ASCII) match at
-    most ``cap`` jobs;
-    else None for every list (too many to count on a page).
+    most ``cap`` jobs; else None for every list (too many to count on a page).
 
     One statement reads those jobs' cells, at most ``cap`` + 1 rows, into a cube of their own;
     the snapshot's filters (and their numbers) are then applied to it as to the snapshot."""
