@@ -255,9 +255,10 @@ CELERY_BEAT_SCHEDULE |= {
     "email-alerts": {"task": "alerts.tasks.send_alerts", "schedule": ALERTS_TICK.total_seconds()},
 }
 
-# Anonymous visitors' list and listing pages are kept rendered this long at most, re-checked
-# against the listings they show before each use (postings/pagecache.py); 0 turns it off.
-PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=30)
+# Anonymous visitors' list and listing pages are kept rendered this long at most, so the counts
+# and times on them are at most a minute old; served only while every listing on them is unchanged
+# (postings/pagecache.py, postings/changes.py). 0 turns it off.
+PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=60)
 # How old the list's counts and the filter panel's numbers may be (postings/facets.py).
 FACET_CACHE_SECONDS = env.int("FACET_CACHE_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE |= {
