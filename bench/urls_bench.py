@@ -24,6 +24,10 @@ def _not_counted(*args: object, **kwargs: object) -> bool:
     return False
 
 
+def _no_script_call(visit: counters.Visit) -> None:
+    return None
+
+
 def _nothing_pending(*args: object, **kwargs: object) -> dict[int, int]:
     return {}
 
@@ -31,21 +35,21 @@ def _nothing_pending(*args: object, **kwargs: object) -> dict[int, int]:
 def detail_without_counter(request: HttpRequest, pk: int, slug: str) -> HttpResponse:
     """The listing's page as if the view counter did not exist.
 
-    The view calls ``counters.count_once``, ``counters.pending_counts`` and (for the round trip
-    it shares with the kept page) ``counters._shares_cache_redis`` through the module, so
-    swapping them for the call is enough; gunicorn's sync workers serve one request at a time
-    per process, so nothing else sees the swap.
+    The view calls ``counters.count_once``, ``counters.pending_counts`` and (for the count in the
+    kept page's round trip) ``counters.Visit.script_call`` through the module, so swapping them
+    for the call is enough; gunicorn's sync workers serve one request at a time per process, so
+    nothing else sees the swap.
     """
-    swapped = (counters.count_once, counters.pending_counts, counters._shares_cache_redis)
+    swapped = (counters.count_once, counters.pending_counts, counters.Visit.script_call)
     counters.count_once, counters.pending_counts = _not_counted, _nothing_pending
-    counters._shares_cache_redis = _not_counted
+    counters.Visit.script_call = _no_script_call
     try:
         response = _detail(request, pk=pk, slug=slug)
         if hasattr(response, "render"):
             response.render()
         return response
     finally:
-        counters.count_once, counters.pending_counts, counters._shares_cache_redis = swapped
+        counters.count_once, counters.pending_counts, counters.Visit.script_call = swapped
 
 
 urlpatterns = [

@@ -32,17 +32,3 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = RedisCacheClient
-
-    def get_with_script(
-        self, key: str, script: str, keys: list[str], args: list[Any]
-    ) -> tuple[Any, Any]:
-        """The cached value of ``key`` (None when absent) and what a Lua ``script`` returns, in
-        one round trip. The script's KEYS[1] is ``key`` as stored, then ``keys`` (its own: no
-        cache prefix is added to them)."""
-        client = self._cache.get_client(key)
-        stored = self.make_and_validate_key(key)
-        pipe = client.pipeline(transaction=False)
-        pipe.get(stored)
-        pipe.eval(script, len(keys) + 1, stored, *keys, *args)
-        raw, result = pipe.execute()
-        return (None if raw is None else self._cache._serializer.loads(raw)), result

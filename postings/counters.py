@@ -29,6 +29,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, IntegerField, When
 from django.http import HttpRequest
 from django.utils import timezone
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .models import Posting, ViewCountFlush
 
@@ -53,7 +55,14 @@ return 0
 def get_redis() -> redis.Redis | None:
     if not settings.REDIS_URL:
         return None
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    # One quick retry (a pooled connection that a Redis restart closed), never seconds of backoff:
+    # the pages that use this client render without it rather than wait for it.
+    return redis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_timeout=2,
+        socket_connect_timeout=2,
+        retry=Retry(NoBackoff(), 1),
+    )
 
 
 def _key(*parts: str) -> str:
@@ -148,22 +157,25 @@ def _count_once(request: HttpRequest, posting_id: int, counter: str) -> bool:
 
 # Count a visitor once: the "seen today" mark (SET NX: of many concurrent reloads, exactly one
 # wins), the address's tally for the day, then the buffered count (their keys from KEYS[first]
-# on). Atomic, one round trip.
-_COUNT_BODY = """
-if not redis.call('SET', KEYS[first], 1, 'NX', 'EX', ARGV[1]) then
-  return 0
+# on; ARGV: the mark's lifetime, the tally's limit, the listing). Atomic, in one round trip; also
+# inside the script that serves a kept page (``pagecache``).
+COUNT_FUNCTION = """
+local function count_once(first)
+  if not redis.call('SET', KEYS[first], 1, 'NX', 'EX', ARGV[1]) then
+    return 0
+  end
+  local tally = redis.call('INCR', KEYS[first + 1])
+  if tally == 1 then
+    redis.call('EXPIRE', KEYS[first + 1], ARGV[1])
+  end
+  if tally > tonumber(ARGV[2]) then
+    return 0
+  end
+  redis.call('HINCRBY', KEYS[first + 2], ARGV[3], 1)
+  return 1
 end
-local tally = redis.call('INCR', KEYS[first + 1])
-if tally == 1 then
-  redis.call('EXPIRE', KEYS[first + 1], ARGV[1])
-end
-if tally > tonumber(ARGV[2]) then
-  return 0
-end
-redis.call('HINCRBY', KEYS[first + 2], ARGV[3], 1)
-return 1
 """
-_COUNT_ONCE = "local first = 1\n" + _COUNT_BODY
+_COUNT_ONCE = COUNT_FUNCTION + "return count_once(1)\n"
 
 
 @lru_cache(maxsize=4)
@@ -171,73 +183,22 @@ def _count_script(client: redis.Redis):
     return client.register_script(_COUNT_ONCE)
 
 
-# The same beside the fetch of a kept listing page (``Visit``), KEYS[1] being the page's key:
-# only when that page is kept (else -1, and the rendering counts), so no address that names no
-# listing leaves anything behind.
-_COUNT_ONCE_IF_KEPT = (
-    "if redis.call('EXISTS', KEYS[1]) == 0 then\n  return -1\nend\nlocal first = 2\n" + _COUNT_BODY
-)
-
-# A count taken back: the page it was taken for ahead (``Visit``) was not the listing's. What
-# drops to nothing goes (a flush meanwhile leaves -1 pending against the +1 it moved: exact).
-_UNCOUNT = """
-if redis.call('DEL', KEYS[1]) == 1 then
-  if redis.call('DECR', KEYS[2]) <= 0 then
-    redis.call('DEL', KEYS[2])
-  end
-  if redis.call('HINCRBY', KEYS[3], ARGV[3], -1) == 0 then
-    redis.call('HDEL', KEYS[3], ARGV[3])
-  end
-end
-return 1
-"""
-
-
 @dataclass
 class Visit:
-    """A visitor asking for a listing's page, to be counted (``count_once``) in the same Redis
-    round trip that fetches the kept page (``pagecache.serve``): a third of the counter's cost.
-
-    Counted when the page is kept, before it is known to be still true, a count is taken back
-    (``undo``) when the page served turns out not to be the listing's (gone, unpublished,
-    moved); rendered afresh it stays, and the rendering's own ``count_once`` finds the visitor
-    seen. Without a kept page nothing is counted ahead: the rendering counts."""
+    """A visitor asking for a listing's page, counted (as ``count_once`` does) by the script that
+    serves the kept page (``pagecache``), in the same round trip: only when that page is served,
+    so only a view of the listing's page counts. A page rendered afresh counts its own."""
 
     request: HttpRequest
     posting_id: int
     counter: str = "views"
 
-    def script_call(self) -> tuple[str, list[str], list] | None:
-        """The counting script, its keys (after the kept page's) and arguments; None when there
-        is nothing to count (not a GET, a bot) or the count cannot share the cache's round trip.
-        The script returns 1 (counted), 0 (seen already, or too many) or -1 (no kept page)."""
-        if not _shares_cache_redis() or not _countable(self.request):
+    def script_call(self) -> tuple[list[str], list] | None:
+        """The counting keys and arguments; None when there is nothing to count (not a GET, a
+        bot) or the counts are not buffered in Redis."""
+        if get_redis() is None or not _countable(self.request):
             return None
-        return (_COUNT_ONCE_IF_KEPT, *_script_call(self.request, self.posting_id, self.counter))
-
-    def count(self) -> bool:
-        return count_once(self.request, self.posting_id, self.counter)
-
-    def undo(self) -> None:
-        client = get_redis()
-        if client is None:
-            return
-        keys, args = _script_call(self.request, self.posting_id, self.counter)
-        try:
-            client.eval(_UNCOUNT, len(keys), *keys, *args)
-        except redis.RedisError:
-            logger.exception("could not take back a count for posting %s", self.posting_id)
-
-
-def _shares_cache_redis() -> bool:
-    """Whether the cache is the Redis database the counts are buffered in (as ``settings``
-    configures both from ``REDIS_URL``), with a backend that runs a script beside a get."""
-    default = settings.CACHES["default"]
-    return (
-        bool(settings.REDIS_URL)
-        and default.get("LOCATION") == settings.REDIS_URL
-        and (default["BACKEND"] == "jobboard.cache.RedisCache")
-    )
+        return _script_call(self.request, self.posting_id, self.counter)
 
 
 def address_hash(address: str) -> str:

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django_countries.fields import CountryField
 
-from . import geo
+from . import changes, geo
 from .text import render_description, sanitize_html, summarize
 
 # Columns derived on save to find likely duplicates (postings/duplicates.py), and their sources.
@@ -30,6 +30,12 @@ def slug_for(text: str, fallback: str) -> str:
 
 
 class CompanyQuerySet(models.QuerySet["Company"]):
+    def update(self, **kwargs) -> int:
+        """Every kept page may show a company's name or badge: they all go (``changes``)."""
+        count = super().update(**kwargs)
+        changes.everything_changed()
+        return count
+
     def of_member(self, user) -> CompanyQuerySet:
         if not user.is_authenticated:
             return self.none()
@@ -110,6 +116,19 @@ class Membership(models.Model):
 
 
 class PostingQuerySet(models.QuerySet["Posting"]):
+    def update(self, **kwargs) -> int:
+        """Update, and take down the kept pages showing the listings it changed (``changes``)
+        unless it only changed what they may show late (``Posting.LAGGING_FIELDS``)."""
+        if Posting.LAGGING_FIELDS.issuperset(kwargs):
+            return super().update(**kwargs)
+        ids = list(self.order_by().values_list("pk", flat=True)[: changes.MARK_AT_MOST + 1])
+        count = super().update(**kwargs)
+        if count != len(ids) or len(ids) > changes.MARK_AT_MOST:  # not the rows it changed
+            changes.everything_changed()
+        else:
+            changes.listings_changed(ids)
+        return count
+
     def public(self) -> PostingQuerySet:
         """Listings anyone may open: live ones and those that have ended (shown as closed)."""
         return self.filter(status__in=Posting.PUBLIC_STATUSES)
@@ -227,6 +246,22 @@ class Posting(models.Model):
 
     # Statuses whose page anyone may open; draft, pending and removed ones are not public.
     PUBLIC_STATUSES = (Status.PUBLISHED, Status.CLOSED, Status.EXPIRED)
+    # What a kept page (``pagecache``) may show up to its keep time late, as it says: the counts
+    # and the re-checker's bookkeeping. Changing any other column takes down at once the kept
+    # pages that show the listing (``changes``).
+    LAGGING_FIELDS = frozenset(
+        {
+            "view_count",
+            "apply_click_count",
+            "applicant_count",
+            "last_checked_at",
+            "check_attempted_at",
+            "next_check_at",
+            "check_failures",
+            "check_note",
+            "deadline_reminder_sent_at",
+        }
+    )
     # How many of each period make a working year, to compare salaries across periods.
     PERIODS_PER_YEAR = {"hour": 2080, "day": 260, "week": 52, "month": 12, "year": 1}
 

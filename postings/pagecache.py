@@ -2,21 +2,29 @@
 
 Rendering the job list or a listing costs tens of milliseconds of templates; most visitors are
 anonymous and ask for the same pages. So a page an anonymous visitor gets (no session, no
-pending messages) is kept in the cache, zlib-compressed, with what it showed of each listing on
-it: status, deadline and last change. Before a kept page is served again:
+pending messages) is kept in Redis, zlib-compressed, with the change marks (``changes``) of the
+board and of every listing on it. One Redis round trip serves it again, and only while it is
+still true, checked inside Redis by a script:
 
-- one query by primary key re-reads those listings: if any of them closed, reopened, was
-  removed or edited since, the page is rendered afresh, so a kept page never shows a closed
-  listing as open nor an edit older than it;
-- it is dropped once the first of its deadlines passes, for the same reason;
+- every mark it was kept with is still there, unchanged: if any listing on it closed, reopened,
+  was removed or edited since, or a company or the schema changed, the page is rendered afresh,
+  so a kept page never shows a closed listing as open nor an edit older than it;
+- it is gone once the first of its deadlines passes (its expiry), for the same reason;
 - its counts (views, the list's count and the filter numbers) are at most a minute old: the
   page is kept ``PAGE_CACHE_SECONDS`` (30) at most, and a list page built on the counts snapshot
   only as long as the snapshot is under ``FACET_CACHE_SECONDS`` old (``postings/facets.py``).
 
+A visitor to a listing's page is counted (``counters.Visit``) by the same script when the kept
+page is served; a page rendered afresh counts its own visitor.
+
+Before a page is kept, the marks are read and then its listings are read back from the database:
+kept only if they are as rendered (status, deadline and last change), so a change that landed
+while the page was rendering is never kept behind a fresh mark.
+
 The CSRF tokens in its forms are the only part that belongs to a visitor: they are kept as a
-placeholder and filled in with this visitor's token on the way out. The cache holds what was
-rendered in the last half minute, so its size follows the render rate, not the number of
-addresses anyone can make up. A cache that is down means rendering every time, never an error.
+placeholder and filled in with this visitor's token on the way out. Redis holds what was rendered
+in the last half minute, so its size follows the render rate, not the number of addresses anyone
+can make up. Without Redis nothing is kept; Redis down means rendering every time, never an error.
 """
 
 from __future__ import annotations
@@ -25,20 +33,21 @@ import hashlib
 import logging
 import random
 import re
-import time
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
+import redis
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import get_token
 from django.utils import timezone
 
-from . import counters
+from jobboard.csrf import get_token
+
+from . import changes, counters
 from .models import Posting
 
 logger = logging.getLogger(__name__)
@@ -48,18 +57,42 @@ _PLACEHOLDER = b"\x00csrf\x00"
 MESSAGES_COOKIE = "messages"  # django.contrib.messages' CookieStorage
 
 # Status, deadline and last change, the times in microseconds since 1970: PostgreSQL works them
-# out itself, faster than Django's loader parses timestamps (the kept page's one query).
+# out itself, faster than Django's loader parses timestamps.
 Fingerprint = tuple[str, int | None, int | None]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+
+# The kept page, if it is still true, and the visitor counted with it. KEYS[1] is the page, a
+# hash: m, the marks it was kept with ("key token key token ..."); b, its body; t, its content
+# type. KEYS[2..4] and ARGV, when there are any, are the visit's (``counters.COUNT_FUNCTION``).
+# Returns {body, type, counted} (counted: 1, 0, or -1 when there is no visit to count), or nil
+# when there is no such page or a mark has changed. The marks' keys are read from the page
+# (fine on one Redis server; a cluster would want them in KEYS).
+_SERVE = (
+    counters.COUNT_FUNCTION
+    + """
+local page = redis.call('HMGET', KEYS[1], 'm', 'b', 't')
+if not page[1] then
+  return nil
+end
+for key, token in string.gmatch(page[1], '(%S+) (%S+)') do
+  if redis.call('GET', key) ~= token then
+    return nil
+  end
+end
+local counted = -1
+if #KEYS > 1 then
+  counted = count_once(2)
+end
+return {page[2], page[3], counted}
+"""
+)
 
 
 @dataclass(frozen=True)
 class Kept:
     content: bytes  # compressed, CSRF tokens replaced by the placeholder
     content_type: str
-    shown: dict[int, Fingerprint]  # listing id -> its fingerprint as rendered
-    until: float  # time.time() past which it is not served
 
 
 def fingerprint(posting: Posting) -> Fingerprint:
@@ -78,18 +111,21 @@ def _micros(moment: datetime | str | int | None) -> int | None:
 
 
 def applies_to(request: HttpRequest) -> bool:
-    """Only anonymous GETs with nothing personal to show are kept and served from the cache."""
+    """Only anonymous GETs with nothing personal to show are kept and served again, and only
+    where there is Redis to keep them in."""
     return (
         settings.PAGE_CACHE_SECONDS > 0
         and request.method == "GET"
         and settings.SESSION_COOKIE_NAME not in request.COOKIES
         and MESSAGES_COOKIE not in request.COOKIES
+        and changes.client() is not None
     )
 
 
 def key_for(request: HttpRequest, kind: str) -> str:
     address = f"{request.scheme}://{request.get_host()}{request.get_full_path()}"
-    return f"page:v2:{kind}:{hashlib.sha256(address.encode()).hexdigest()}"
+    digest = hashlib.sha256(address.encode()).hexdigest()
+    return f"{settings.REDIS_KEY_PREFIX}:page:v3:{kind}:{digest}"
 
 
 def serve(
@@ -99,55 +135,53 @@ def serve(
     visit: counters.Visit | None = None,
 ) -> HttpResponse:
     """The kept page when it is still true, else ``render()``: (response, the listings it shows,
-    the most seconds it may be kept). A ``visit`` is counted when a kept page is served (the
-    rendering counts its own), in the same round trip as the kept page is fetched if it can."""
+    the most seconds it may be kept). A ``visit`` is counted with the kept page it is served;
+    a rendering counts its own."""
     if not applies_to(request):
         return render()[0]
     key = key_for(request, kind)
-    kept, counted = _get(key, visit)
-    if kept is not None and _still_true(kept):
-        if visit is not None and counted is None:
-            visit.count()
+    kept = _fetch(key, visit)
+    if kept is not None:
         return _response(request, kept)
-    try:
-        response, postings, seconds = render()
-        if hasattr(response, "render"):
-            response.render()
-    except Exception:  # no such listing now (404), or a failure: not a view of it
-        if counted:
-            visit.undo()  # type: ignore[union-attr]
-        raise
-    if counted and response.status_code != 200:  # counted ahead, but not the listing's page
-        visit.undo()  # type: ignore[union-attr]
-    if response.status_code == 200 and not response.cookies:
-        _keep(key, response, list(postings), seconds)
+    board = _board_mark()  # before anything is read: a company changing while it renders
+    response, postings, seconds = render()
+    if hasattr(response, "render"):
+        response.render()
+    if board is not None and response.status_code == 200 and not response.cookies:
+        _keep(key, response, list(postings), seconds, board)
     return response
 
 
-def _get(key: str, visit: counters.Visit | None = None) -> tuple[Kept | None, bool | None]:
-    """The kept page, if any, and whether the visit was counted with it (None: not yet)."""
+def _fetch(key: str, visit: counters.Visit | None) -> Kept | None:
     call = visit.script_call() if visit is not None else None
+    keys, args = call if call is not None else ([], [])
     try:
-        if call is not None:
-            kept, counted = cache.get_with_script(key, *call)  # type: ignore[attr-defined]
-            return kept, None if counted == -1 else bool(counted)
-        return cache.get(key), None
-    except Exception:
-        logger.exception("page cache unavailable")
-        return None, None
+        found = _serve_script(changes.client())(keys=[key, *keys], args=args)
+    except redis.RedisError:
+        logger.exception("kept pages unavailable")
+        return None
+    if found is None:
+        return None
+    content, content_type, _counted = found
+    return Kept(content, content_type.decode())
 
 
-def _still_true(kept: Kept) -> bool:
-    if time.time() >= kept.until:
-        return False
-    if not kept.shown:
-        return True
-    return _fingerprints(list(kept.shown)) == kept.shown
+@lru_cache(maxsize=4)
+def _serve_script(client: redis.Redis):
+    return client.register_script(_SERVE)
+
+
+def _board_mark() -> dict[str, str] | None:
+    try:
+        return changes.current([])
+    except redis.RedisError:
+        logger.exception("kept pages unavailable")
+        return None
 
 
 def _fingerprints(ids: list[int]) -> dict[int, Fingerprint]:
-    """Status, deadline and last change of these listings as stored now. Plain SQL: this runs on
-    every kept page served, where the ORM's compiling cost more than the query."""
+    """Status, deadline and last change of these listings as stored now. Plain SQL: the ORM's
+    compiling cost more than the query."""
     marks = ", ".join(["%s"] * len(ids))
     if connection.vendor == "postgresql":
         columns = "id, status, " + ", ".join(
@@ -167,27 +201,46 @@ def _fingerprints(ids: list[int]) -> dict[int, Fingerprint]:
         }
 
 
-def _keep(key: str, response: HttpResponse, postings: list[Posting], seconds: float) -> None:
+def _keep(
+    key: str,
+    response: HttpResponse,
+    postings: list[Posting],
+    seconds: float,
+    board: dict[str, str],
+) -> None:
     now = timezone.now()
     # A quarter of it at random: pages rendered together (after a deploy, a new snapshot) would
     # otherwise all expire together and be rendered again at once.
     seconds = min(seconds, settings.PAGE_CACHE_SECONDS) * random.uniform(0.75, 1.0)
-    for posting in postings:  # gone from the cache when the first deadline passes
+    for posting in postings:  # gone from Redis when the first deadline passes
         if posting.deadline is not None and posting.deadline > now:
             seconds = min(seconds, (posting.deadline - now).total_seconds())
     if seconds < 1:
         return
-    content = _CSRF_VALUE.sub(rb"\1" + _PLACEHOLDER + rb"\2", response.content)
-    kept = Kept(
-        content=zlib.compress(content, 1),
-        content_type=response["Content-Type"],
-        shown={posting.pk: fingerprint(posting) for posting in postings},
-        until=time.time() + seconds,
-    )
+    shown = {posting.pk: fingerprint(posting) for posting in postings}
     try:
-        cache.set(key, kept, int(seconds) + 1)
-    except Exception:
-        logger.exception("page cache unavailable")
+        marks = changes.current(list(shown))
+    except redis.RedisError:
+        logger.exception("kept pages unavailable")
+        return
+    if any(marks[name] != token for name, token in board.items()):
+        return  # the board changed while this page rendered
+    if shown and _fingerprints(list(shown)) != shown:
+        return  # a listing on it changed while it rendered
+    content = _CSRF_VALUE.sub(rb"\1" + _PLACEHOLDER + rb"\2", response.content)
+    page = {
+        "m": " ".join(f"{name} {token}" for name, token in marks.items()),
+        "b": zlib.compress(content, 1),
+        "t": response["Content-Type"],
+    }
+    try:
+        pipe = changes.client().pipeline(transaction=True)
+        pipe.delete(key)
+        pipe.hset(key, mapping=page)
+        pipe.pexpire(key, int(seconds * 1000))
+        pipe.execute()
+    except redis.RedisError:
+        logger.exception("kept pages unavailable")
 
 
 def _response(request: HttpRequest, kept: Kept) -> HttpResponse:

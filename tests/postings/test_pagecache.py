@@ -9,11 +9,13 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
+from django.db.models import F
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from postings import facets, pagecache
+from postings import changes, facets, pagecache
 from postings.factories import PublishedPostingFactory
 from postings.models import Posting
 
@@ -102,7 +104,6 @@ def test_views_are_counted_on_kept_pages_too(client, redis_client):  # buffered 
 def test_a_kept_page_and_its_view_count_are_one_redis_round_trip(client, redis_client, monkeypatch):
     from postings import counters
 
-    assert counters._shares_cache_redis()
     posting = PublishedPostingFactory(view_count=0)
     url = posting.get_absolute_url()
     client.get(url, HTTP_USER_AGENT=BROWSER_UA, REMOTE_ADDR="10.0.0.1")  # renders and keeps it
@@ -120,7 +121,7 @@ def test_a_kept_page_and_its_view_count_are_one_redis_round_trip(client, redis_c
         ({"slug": "a-new-title"}, 301),
     ],
 )
-def test_a_count_taken_ahead_of_a_page_that_is_not_the_listing_is_taken_back(
+def test_a_kept_page_that_is_no_longer_the_listings_counts_no_view(
     client, redis_client, change, status
 ):
     from postings import counters
@@ -191,16 +192,96 @@ def test_pages_are_rendered_every_time_when_turned_off(client, settings):
     assert not kept(client.get(LIST_URL))
 
 
-@pytest.mark.parametrize("name", ["get", "set"])
-def test_a_cache_that_is_down_means_rendering(client, monkeypatch, name):
-    PublishedPostingFactory()
+def test_redis_that_is_down_means_rendering(client, settings):
+    from postings import counters
 
-    def down(*args, **kwargs):
-        raise ConnectionError("cache unreachable")
-
+    posting = PublishedPostingFactory()
     client.get(LIST_URL)
-    monkeypatch.setattr(pagecache.cache, name, down)
-    assert client.get(LIST_URL).status_code == 200
+    reachable, settings.REDIS_URL = settings.REDIS_URL, "redis://127.0.0.1:1/0"  # nothing there
+    counters.get_redis.cache_clear()
+    try:
+        assert client.get(LIST_URL).status_code == 200
+        detail = client.get(posting.get_absolute_url(), HTTP_USER_AGENT=BROWSER_UA)
+        assert detail.status_code == 200
+    finally:
+        settings.REDIS_URL = reachable
+        counters.get_redis.cache_clear()
+
+
+def test_nothing_is_kept_without_redis(client, without_redis):
+    PublishedPostingFactory()
+    client.get(LIST_URL)
+    assert not kept(client.get(LIST_URL))
+
+
+def test_a_company_that_changes_takes_its_kept_pages_down(client):
+    posting = PublishedPostingFactory(company__name="Harbour Works")
+    url = posting.get_absolute_url()
+    client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    client.get(LIST_URL)
+    posting.company.name = "Lighthouse Works"
+    posting.company.save()
+    for page in (client.get(url, HTTP_USER_AGENT=BROWSER_UA), client.get(LIST_URL)):
+        assert not kept(page) and "Lighthouse Works" in page.content.decode()
+
+
+def test_a_bulk_edit_takes_down_only_the_pages_of_the_listings_it_changed(client):
+    edited, other = PublishedPostingFactory(), PublishedPostingFactory(country="PT")
+    pages = [p.get_absolute_url() for p in (edited, other)]
+    for url in pages:
+        client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    Posting.objects.filter(pk=edited.pk).update(title="Harbour Pilot")
+    assert "Harbour Pilot" in client.get(pages[0], HTTP_USER_AGENT=BROWSER_UA).content.decode()
+    assert kept(client.get(pages[1], HTTP_USER_AGENT=BROWSER_UA))
+
+
+def test_counts_and_the_re_checkers_bookkeeping_leave_kept_pages_standing(client):
+    posting = PublishedPostingFactory()
+    url = posting.get_absolute_url()
+    client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    Posting.objects.filter(pk=posting.pk).update(view_count=F("view_count") + 5)
+    posting.last_checked_at = timezone.now()
+    posting.save(update_fields=["last_checked_at"])
+    assert kept(client.get(url, HTTP_USER_AGENT=BROWSER_UA))
+
+
+def test_a_listing_that_changes_while_its_page_renders_is_not_kept(client, monkeypatch):
+    posting = PublishedPostingFactory(title="Harbour Pilot")
+    url = posting.get_absolute_url()
+    read_marks = changes.current
+
+    def close_first(ids):  # another request closes it after this one read it, before the marks
+        if posting.pk in ids:
+            Posting.objects.filter(pk=posting.pk).update(
+                status=Posting.Status.CLOSED, updated_at=timezone.now()
+            )
+        return read_marks(ids)
+
+    monkeypatch.setattr(changes, "current", close_first)
+    client.get(url, HTTP_USER_AGENT=BROWSER_UA)  # rendered open, then closed: not kept
+    monkeypatch.setattr(changes, "current", read_marks)
+    page = client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    assert not kept(page) and "This job is closed" in page.content.decode()
+
+
+def test_a_change_deletes_its_mark_again_once_committed(django_capture_on_commit_callbacks):
+    posting = PublishedPostingFactory()
+    mark = changes.mark_key(posting.pk)
+    with django_capture_on_commit_callbacks() as callbacks:
+        posting.title = "Harbour Pilot"
+        posting.save()
+        assert mark not in changes.current([])  # deleted at once
+    changes.current([posting.pk])  # a page rendered before the commit made it again
+    for callback in callbacks:
+        callback()
+    assert not changes.client().exists(mark)
+
+
+def test_a_migration_takes_every_kept_page_down(client):
+    PublishedPostingFactory()
+    client.get(LIST_URL)
+    call_command("migrate", verbosity=0)
+    assert not kept(client.get(LIST_URL))
 
 
 def test_fingerprints_read_back_as_rendered_to_the_microsecond():

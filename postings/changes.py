@@ -1,0 +1,113 @@
+"""Change marks: how a kept page (``pagecache``) knows that nothing it shows has changed since it
+was rendered, without asking the database.
+
+Every listing a kept page shows has a mark in Redis, a random token, and so has the board as a
+whole. A page is kept with the tokens it found and served again only while each of them is still
+there, unchanged (checked inside Redis, in the same round trip that fetches the page). Changing a
+listing deletes its mark; a change whose listings are not known (a company, a large bulk update,
+a migration) deletes the board's mark, and every kept page goes.
+
+Who deletes marks: ``Posting.save`` and ``delete`` (signals, below), ``PostingQuerySet.update``
+(and so ``bulk_update``), ``Company`` likewise, and ``migrate``. Changes to the columns in
+``Posting.LAGGING_FIELDS`` (the counts, the re-checker's bookkeeping) leave marks alone: a kept
+page shows those at most its keep time late, as it says.
+
+Why a kept page is never less true than the database: the writer deletes a mark when it writes
+and again after its transaction commits; the keeper reads (or creates) the marks first, then reads
+the listings back from the database and keeps the page only if they are as it rendered them
+(``pagecache``). So either the keeper's read saw the change, or the mark it holds was deleted
+after it read it. Without Redis nothing is kept, so there is nothing to mark.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+import redis
+from django.conf import settings
+from django.db import connection, transaction
+
+logger = logging.getLogger(__name__)
+
+# A mark outlives every page kept with it (at most ``PAGE_CACHE_SECONDS``); one that expires only
+# means its pages are rendered again.
+MARK_SECONDS = 3600
+# Bulk updates of more listings than this take every kept page down instead of marking each one.
+MARK_AT_MOST = 5000
+_DELETE_CHUNK = 500
+
+# Each key's token, made (from ARGV) where there is none yet: KEYS the marks, ARGV[1] the mark's
+# lifetime, ARGV[1 + i] a fresh token for KEYS[i].
+_CURRENT = """
+local tokens = {}
+for i, key in ipairs(KEYS) do
+  local token = redis.call('GET', key)
+  if not token then
+    token = ARGV[i + 1]
+    redis.call('SET', key, token, 'EX', ARGV[1])
+  end
+  tokens[i] = token
+end
+return tokens
+"""
+
+
+def client() -> redis.Redis | None:
+    from .counters import get_redis  # the one client of the process (counters imports models)
+
+    return get_redis()
+
+
+def mark_key(posting_id: int | None) -> str:
+    """The mark of one listing, or of the whole board (None)."""
+    return f"{settings.REDIS_KEY_PREFIX}:mark:{'all' if posting_id is None else posting_id}"
+
+
+def current(posting_ids: Sequence[int]) -> dict[str, str]:
+    """The marks of the board and of these listings (made where missing): mark key -> token.
+    Read them before reading the listings they vouch for."""
+    keys = [mark_key(None), *(mark_key(pk) for pk in posting_ids)]
+    fresh = [secrets.token_hex(8) for _ in keys]
+    tokens = _current_script(client())(keys=keys, args=[MARK_SECONDS, *fresh])
+    return {key: token.decode() for key, token in zip(keys, tokens, strict=True)}
+
+
+@lru_cache(maxsize=4)
+def _current_script(redis_client: redis.Redis):
+    return redis_client.register_script(_CURRENT)
+
+
+def listings_changed(posting_ids: Iterable[int]) -> None:
+    """These listings changed: the pages showing them go, now and after the commit."""
+    keys = [mark_key(pk) for pk in posting_ids if pk is not None]
+    if keys:
+        _changed(keys)
+
+
+def everything_changed() -> None:
+    """Something every page may show changed: every kept page goes, now and after the commit."""
+    _changed([mark_key(None)])
+
+
+def _changed(keys: list[str]) -> None:
+    if client() is None:
+        return
+    _forget(keys)  # what the writing transaction itself renders next
+    if connection.in_atomic_block:  # what everyone renders once the change is visible
+        transaction.on_commit(lambda: _forget(keys))
+
+
+def _forget(keys: list[str]) -> None:
+    redis_client = client()
+    if redis_client is None:
+        return
+    try:
+        for start in range(0, len(keys), _DELETE_CHUNK):
+            redis_client.delete(*keys[start : start + _DELETE_CHUNK])
+    except redis.RedisError:
+        # The kept pages live in this same Redis, so while it is away none is served; a page kept
+        # before a blip that only this delete met is served at most its keep time.
+        logger.exception("could not delete %d change mark(s)", len(keys))
