@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
-from postings import counters, views
+from postings import counters, pagecache, views
 
 _detail = views.PostingDetailView.as_view()
 
@@ -24,10 +24,6 @@ def _not_counted(*args: object, **kwargs: object) -> bool:
     return False
 
 
-def _no_script_call(visit: counters.Visit) -> None:
-    return None
-
-
 def _nothing_pending(*args: object, **kwargs: object) -> dict[int, int]:
     return {}
 
@@ -35,22 +31,24 @@ def _nothing_pending(*args: object, **kwargs: object) -> dict[int, int]:
 def detail_without_counter(request: HttpRequest, pk: int, slug: str) -> HttpResponse:
     """The listing's page as if the view counter did not exist.
 
-    The view calls ``counters.count_once``, ``counters.pending_counts`` and (for the count in the
-    kept page's round trip) ``counters.Visit.script_call`` through the module, so swapping them
-    for the call is enough; gunicorn's sync workers serve one request at a time per process, so
-    nothing else sees the swap.
+    Rendered, the view calls ``counters.count_once`` and ``counters.pending_counts`` through the
+    module, so swapping them for the call is enough (gunicorn's sync workers serve one request at
+    a time per process, so nothing else sees the swap); kept, it is served with no visit to count
+    (its ``kept_page`` below).
     """
-    swapped = (counters.count_once, counters.pending_counts, counters.Visit.script_call)
+    swapped = (counters.count_once, counters.pending_counts)
     counters.count_once, counters.pending_counts = _not_counted, _nothing_pending
-    counters.Visit.script_call = _no_script_call
     try:
         response = _detail(request, pk=pk, slug=slug)
         if hasattr(response, "render"):
             response.render()
         return response
     finally:
-        counters.count_once, counters.pending_counts, counters.Visit.script_call = swapped
+        counters.count_once, counters.pending_counts = swapped
 
+
+# Kept and served again like the listing's page, counting no visit.
+detail_without_counter.kept_page = pagecache.KeptPage("detail")  # type: ignore[attr-defined]
 
 urlpatterns = [
     path("bench/trivial/", trivial),

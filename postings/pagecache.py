@@ -43,6 +43,9 @@ import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.csrf import CsrfViewMiddleware
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 
 from jobboard.csrf import get_token
@@ -128,27 +131,73 @@ def key_for(request: HttpRequest, kind: str) -> str:
     return f"{settings.REDIS_KEY_PREFIX}:page:v3:{kind}:{digest}"
 
 
-def serve(
+@dataclass(frozen=True)
+class KeptPage:
+    """A view's pages are kept (``kept_page = KeptPage(...)`` on the view, or on its class): their
+    kind, and for a listing's page the visit each serving counts."""
+
+    kind: str
+    visit: Callable[..., counters.Visit | None] | None = None  # (request, **url kwargs)
+
+
+class KeptPageMiddleware:
+    """Serves a kept page ahead of the rest of the middleware, with one Redis round trip.
+
+    It comes right after the security and static-file middleware. A kept page is only served to
+    a visitor without a session or pending messages (``applies_to``): for them the session,
+    authentication, messages and login-lockout middleware have nothing to do. The two that shape
+    such a page's response, the CSRF cookie (with ``Vary: Cookie``) and ``X-Frame-Options``, are
+    applied here by those middlewares' own methods; ``Content-Length`` as Django's common
+    middleware sets it. Anything else, and a page that is not kept, goes down the whole stack,
+    where the view renders the page and keeps it (``render_and_keep``)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.csrf = CsrfViewMiddleware(get_response)
+        self.frame_options = XFrameOptionsMiddleware(get_response)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        found = _kept_page_of(request)
+        if found is not None:
+            kept = _fetch(*found)
+            if kept is not None:
+                self.csrf.process_request(request)  # the visitor's CSRF secret, from their cookie
+                response = _response(request, kept)
+                self.csrf.process_response(request, response)
+                return self.frame_options.process_response(request, response)
+        return self.get_response(request)
+
+
+def _kept_page_of(request: HttpRequest) -> tuple[str, counters.Visit | None] | None:
+    """The key of the page this request would be served from, and the visit to count with it."""
+    if not applies_to(request):
+        return None
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return None
+    kept_page = getattr(getattr(match.func, "view_class", match.func), "kept_page", None)
+    if kept_page is None:
+        return None
+    visit = kept_page.visit(request, **match.kwargs) if kept_page.visit is not None else None
+    return key_for(request, kept_page.kind), visit
+
+
+def render_and_keep(
     request: HttpRequest,
     kind: str,
     render: Callable[[], tuple[HttpResponse, Iterable[Posting], float]],
-    visit: counters.Visit | None = None,
 ) -> HttpResponse:
-    """The kept page when it is still true, else ``render()``: (response, the listings it shows,
-    the most seconds it may be kept). A ``visit`` is counted with the kept page it is served;
-    a rendering counts its own."""
+    """``render()`` (response, the listings it shows, the most seconds it may be kept), and keep
+    the page for those served next (``KeptPageMiddleware``) when it is for anyone."""
     if not applies_to(request):
         return render()[0]
-    key = key_for(request, kind)
-    kept = _fetch(key, visit)
-    if kept is not None:
-        return _response(request, kept)
     board = _board_mark()  # before anything is read: a company changing while it renders
     response, postings, seconds = render()
     if hasattr(response, "render"):
         response.render()
     if board is not None and response.status_code == 200 and not response.cookies:
-        _keep(key, response, list(postings), seconds, board)
+        _keep(key_for(request, kind), response, list(postings), seconds, board)
     return response
 
 
@@ -247,4 +296,6 @@ def _response(request: HttpRequest, kept: Kept) -> HttpResponse:
     content = zlib.decompress(kept.content)
     if _PLACEHOLDER in content:
         content = content.replace(_PLACEHOLDER, get_token(request).encode())
-    return HttpResponse(content, content_type=kept.content_type)
+    response = HttpResponse(content, content_type=kept.content_type)
+    response.headers["Content-Length"] = str(len(content))
+    return response

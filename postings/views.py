@@ -15,6 +15,7 @@ from .structured import job_posting_data
 
 class PostingListView(TemplateView):
     template_name = "postings/posting_list.html"
+    kept_page = pagecache.KeptPage("list")
 
     def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         def render():
@@ -22,7 +23,7 @@ class PostingListView(TemplateView):
             jobs = response.context_data["jobs"]
             return response, jobs.postings, jobs.fresh_for
 
-        return pagecache.serve(request, "list", render)
+        return pagecache.render_and_keep(request, "list", render)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -48,10 +49,16 @@ def back_to_list_query(params: QueryDict) -> str:
     return kept.urlencode()
 
 
+def listing_visit(request: HttpRequest, pk: int, **kwargs) -> counters.Visit:
+    """A view of the listing's page, counted when its kept page is served."""
+    return counters.Visit(request, pk, "views")
+
+
 class PostingDetailView(DetailView):
     model = Posting
     template_name = "postings/posting_detail.html"
     context_object_name = "posting"
+    kept_page = pagecache.KeptPage("detail", visit=listing_visit)
 
     def get_object(self, queryset=None) -> Posting:
         posting = get_object_or_404(
@@ -64,12 +71,7 @@ class PostingDetailView(DetailView):
         return posting
 
     def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        return pagecache.serve(
-            request,
-            "detail",
-            lambda: self.render_page(request),
-            visit=counters.Visit(request, self.kwargs["pk"], "views"),
-        )
+        return pagecache.render_and_keep(request, "detail", lambda: self.render_page(request))
 
     def render_page(self, request: HttpRequest) -> tuple[HttpResponse, list[Posting], float]:
         """The page, the listings it shows, and how long it may be kept (``pagecache``)."""

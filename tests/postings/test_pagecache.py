@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.db.models import F
+from django.middleware.csrf import _unmask_cipher_token
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -172,6 +173,53 @@ def test_each_visitor_gets_their_own_csrf_token_on_a_kept_page():
         {"csrfmiddlewaretoken": tokens.pop(), "query": "", "email": "a@example.com"},
     )
     assert response.status_code != 403
+
+
+@pytest.mark.parametrize("url", ["list", "detail"])
+def test_a_kept_page_answers_with_the_headers_of_a_rendered_one(url):
+    posting = PublishedPostingFactory()
+    url = LIST_URL if url == "list" else posting.get_absolute_url()
+    rendered = Client().get(url, HTTP_USER_AGENT=BROWSER_UA)
+    served = Client().get(url, HTTP_USER_AGENT=BROWSER_UA)
+    assert not kept(rendered) and kept(served)
+    assert set(served.headers) == set(rendered.headers)
+    for header in ("Content-Type", "Vary", "X-Frame-Options", "Referrer-Policy"):
+        assert served.headers.get(header) == rendered.headers.get(header), header
+    assert int(served["Content-Length"]) == len(served.content)
+    assert served.cookies["csrftoken"]["samesite"] == rendered.cookies["csrftoken"]["samesite"]
+
+
+def test_a_visitor_with_a_csrf_cookie_keeps_it_on_a_kept_page():
+    PublishedPostingFactory()
+    Client().get(LIST_URL)
+    visitor = Client()
+    visitor.cookies["csrftoken"] = "b" * 32
+    page = visitor.get(LIST_URL)
+    assert kept(page)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode())[1]
+    assert _unmask_cipher_token(token) == "b" * 32
+    assert page.cookies["csrftoken"].value == "b" * 32  # sent again, its expiry renewed
+
+
+def test_a_visitor_with_a_malformed_csrf_cookie_gets_a_new_one_on_a_kept_page():
+    PublishedPostingFactory()
+    Client().get(LIST_URL)
+    visitor = Client()
+    visitor.cookies["csrftoken"] = "<script>"
+    page = visitor.get(LIST_URL)
+    assert kept(page)
+    secret = page.cookies["csrftoken"].value
+    assert len(secret) == 32 and secret.isalnum()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode())[1]
+    assert _unmask_cipher_token(token) == secret
+
+
+def test_a_kept_page_is_served_without_the_database(client, django_assert_num_queries):
+    posting = PublishedPostingFactory()
+    url = posting.get_absolute_url()
+    client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    with django_assert_num_queries(0):
+        assert kept(client.get(url, HTTP_USER_AGENT=BROWSER_UA, REMOTE_ADDR="10.0.0.9"))
 
 
 def test_a_list_is_kept_no_longer_than_its_counts_may_be_old(client, settings, monkeypatch):
