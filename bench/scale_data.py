@@ -902,6 +902,7 @@ COMPANY_FIELDS: dict[str, Callable[[Company], Any]] = {
     "is_suspended": lambda c: False,
     "logo": lambda c: "",
     "created_at": lambda c: _timestamp(c.created_at),
+    "modified_at": lambda c: _timestamp(c.created_at),
 }
 LOAD_SETTINGS = {
     "synchronous_commit": "off",

@@ -1,16 +1,18 @@
 """Change marks: how a kept page (``pagecache``) knows that nothing it shows has changed since it
 was rendered, without asking the database.
 
-Every listing a kept page shows has a mark in Redis, a random token, and so has the board as a
-whole. A page is kept with the tokens it found and served again only while each of them is still
-there, unchanged (checked inside Redis, in the same round trip that fetches the page). Changing a
-listing deletes its mark; a change whose listings are not known (a company, a large bulk update,
-a migration) deletes the board's mark, and every kept page goes.
+Every listing a kept page shows has a mark in Redis, a random token, and so has its company, and
+the board as a whole. A page is kept with the tokens it found and served again only while each of
+them is still there, unchanged (checked inside Redis, in the same round trip that fetches the
+page). Changing a listing or a company deletes its mark, and the pages showing it go; a change
+whose rows are not known (a bulk update of very many, a migration) deletes the board's mark, and
+every kept page goes.
 
-Who deletes marks: ``Posting.save`` and ``delete`` (signals, below), ``PostingQuerySet.update``
-(and so ``bulk_update``), ``Company`` likewise, and ``migrate``. Changes to the columns in
-``Posting.LAGGING_FIELDS`` (the counts, the re-checker's bookkeeping) leave marks alone: a kept
-page shows those at most its keep time late, as it says.
+Who deletes marks: ``Posting.save`` and ``delete`` and the same of ``Company`` (signals in
+``postings/signals.py``), ``PostingQuerySet.update`` and ``CompanyQuerySet.update`` (and so
+``bulk_update``), and ``migrate``. Changes to the columns in ``Posting.LAGGING_FIELDS`` (the
+counts, the re-checker's bookkeeping) leave marks alone: a kept page shows those at most its keep
+time late, as it says.
 
 Why a kept page is never less true than the database: the writer deletes a mark when it writes
 and again after its transaction commits; the keeper reads (or creates) the marks first, then reads
@@ -61,15 +63,24 @@ def client() -> redis.Redis | None:
     return get_redis()
 
 
-def mark_key(posting_id: int | None) -> str:
-    """The mark of one listing, or of the whole board (None)."""
-    return f"{settings.REDIS_KEY_PREFIX}:mark:{'all' if posting_id is None else posting_id}"
+BOARD = "board"
+LISTING = "listing"
+COMPANY = "company"
 
 
-def current(posting_ids: Sequence[int]) -> dict[str, str]:
-    """The marks of the board and of these listings (made where missing): mark key -> token.
-    Read them before reading the listings they vouch for."""
-    keys = [mark_key(None), *(mark_key(pk) for pk in posting_ids)]
+def mark_key(kind: str, pk: int | None = None) -> str:
+    """The mark of one listing or company, or of the whole board."""
+    return f"{settings.REDIS_KEY_PREFIX}:mark:{kind}" + ("" if pk is None else f":{pk}")
+
+
+def current(posting_ids: Sequence[int] = (), company_ids: Sequence[int] = ()) -> dict[str, str]:
+    """The marks of the board and of these listings and companies (made where missing): mark key
+    -> token. Read them before reading the rows they vouch for."""
+    keys = [
+        mark_key(BOARD),
+        *(mark_key(LISTING, pk) for pk in posting_ids),
+        *(mark_key(COMPANY, pk) for pk in dict.fromkeys(company_ids)),
+    ]
     fresh = [secrets.token_hex(8) for _ in keys]
     tokens = _current_script(client())(keys=keys, args=[MARK_SECONDS, *fresh])
     return {key: token.decode() for key, token in zip(keys, tokens, strict=True)}
@@ -80,16 +91,29 @@ def _current_script(redis_client: redis.Redis):
     return redis_client.register_script(_CURRENT)
 
 
-def listings_changed(posting_ids: Iterable[int]) -> None:
-    """These listings changed: the pages showing them go, now and after the commit."""
-    keys = [mark_key(pk) for pk in posting_ids if pk is not None]
+def changed(kind: str, ids: Iterable[int]) -> None:
+    """These listings or companies changed: the pages showing them go, now and after the
+    commit."""
+    keys = [mark_key(kind, pk) for pk in ids if pk is not None]
     if keys:
         _changed(keys)
 
 
 def everything_changed() -> None:
     """Something every page may show changed: every kept page goes, now and after the commit."""
-    _changed([mark_key(None)])
+    _changed([mark_key(BOARD)])
+
+
+def updated(queryset, kind: str, **fields) -> int:
+    """``QuerySet.update`` that deletes the marks of the rows it changed (found first): the
+    board's, when those are very many or not the rows it found (rows joined or left meanwhile)."""
+    ids = list(queryset.order_by().values_list("pk", flat=True)[: MARK_AT_MOST + 1])
+    count = super(type(queryset), queryset).update(**fields)
+    if count != len(ids) or len(ids) > MARK_AT_MOST:
+        everything_changed()
+    else:
+        changed(kind, ids)
+    return count
 
 
 def _changed(keys: list[str]) -> None:

@@ -31,10 +31,10 @@ def slug_for(text: str, fallback: str) -> str:
 
 class CompanyQuerySet(models.QuerySet["Company"]):
     def update(self, **kwargs) -> int:
-        """Every kept page may show a company's name or badge: they all go (``changes``)."""
-        count = super().update(**kwargs)
-        changes.everything_changed()
-        return count
+        """Update (moving ``modified_at``, as a save does), and take down the kept pages showing
+        these companies (``changes``)."""
+        kwargs.setdefault("modified_at", timezone.now())
+        return changes.updated(self, changes.COMPANY, **kwargs)
 
     def of_member(self, user) -> CompanyQuerySet:
         if not user.is_authenticated:
@@ -71,6 +71,9 @@ class Company(models.Model):
         upload_to="logos/", blank=True, help_text="Optional: a square PNG or JPEG, at most 1 MB."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Moved by every save and update (``CompanyQuerySet.update``): a kept page rendered while its
+    # company changed is not kept (``postings/pagecache.py``).
+    modified_at = models.DateTimeField(auto_now=True)
 
     objects = CompanyQuerySet.as_manager()
 
@@ -121,13 +124,7 @@ class PostingQuerySet(models.QuerySet["Posting"]):
         unless it only changed what they may show late (``Posting.LAGGING_FIELDS``)."""
         if Posting.LAGGING_FIELDS.issuperset(kwargs):
             return super().update(**kwargs)
-        ids = list(self.order_by().values_list("pk", flat=True)[: changes.MARK_AT_MOST + 1])
-        count = super().update(**kwargs)
-        if count != len(ids) or len(ids) > changes.MARK_AT_MOST:  # not the rows it changed
-            changes.everything_changed()
-        else:
-            changes.listings_changed(ids)
-        return count
+        return changes.updated(self, changes.LISTING, **kwargs)
 
     def public(self) -> PostingQuerySet:
         """Listings anyone may open: live ones and those that have ended (shown as closed)."""

@@ -3,12 +3,13 @@
 Rendering the job list or a listing costs tens of milliseconds of templates; most visitors are
 anonymous and ask for the same pages. So a page an anonymous visitor gets (no session, no
 pending messages) is kept in Redis, zlib-compressed, with the change marks (``changes``) of the
-board and of every listing on it. One Redis round trip serves it again, and only while it is
-still true, checked inside Redis by a script:
+board, of every listing on it and of their companies. One Redis round trip serves it again, and
+only while it is still true, checked inside Redis by a script:
 
-- every mark it was kept with is still there, unchanged: if any listing on it closed, reopened,
-  was removed or edited since, or a company or the schema changed, the page is rendered afresh,
-  so a kept page never shows a closed listing as open nor an edit older than it;
+- every mark it was kept with is still there, unchanged (``changes``): if any listing on it
+  closed, reopened, was removed or edited since, or its company changed, or the schema, the page
+  is rendered afresh, so a kept page never shows a closed listing as open nor an edit older than
+  it;
 - it is gone once the first of its deadlines passes (its expiry), for the same reason;
 - its counts (views, the list's count and the filter numbers) are at most a minute old: the
   page is kept ``PAGE_CACHE_SECONDS`` (30) at most, and a list page built on the counts snapshot
@@ -18,8 +19,8 @@ A visitor to a listing's page is counted (``counters.Visit``) by the same script
 page is served; a page rendered afresh counts its own visitor.
 
 Before a page is kept, the marks are read and then its listings are read back from the database:
-kept only if they are as rendered (status, deadline and last change), so a change that landed
-while the page was rendering is never kept behind a fresh mark.
+kept only if they are as rendered (status, deadline and last change, and their companies' last
+change), so a change that landed while the page was rendering is never kept behind a fresh mark.
 
 The CSRF tokens in its forms are the only part that belongs to a visitor: they are kept as a
 placeholder and filled in with this visitor's token on the way out. Redis holds what was rendered
@@ -51,7 +52,7 @@ from django.utils import timezone
 from jobboard.csrf import get_token
 
 from . import changes, counters
-from .models import Posting
+from .models import Company, Posting
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +60,10 @@ _CSRF_VALUE = re.compile(rb'(name="csrfmiddlewaretoken" value=")[^"]*(")')
 _PLACEHOLDER = b"\x00csrf\x00"
 MESSAGES_COOKIE = "messages"  # django.contrib.messages' CookieStorage
 
-# Status, deadline and last change, the times in microseconds since 1970: PostgreSQL works them
-# out itself, faster than Django's loader parses timestamps.
-Fingerprint = tuple[str, int | None, int | None]
+# Status, deadline and last change of a listing, and its company's last change, the times in
+# microseconds since 1970: PostgreSQL works them out itself, faster than Django's loader parses
+# timestamps.
+Fingerprint = tuple[str, int | None, int | None, int | None]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -99,7 +101,12 @@ class Kept:
 
 
 def fingerprint(posting: Posting) -> Fingerprint:
-    return (posting.status, _micros(posting.deadline), _micros(posting.updated_at))
+    return (
+        posting.status,
+        _micros(posting.deadline),
+        _micros(posting.updated_at),
+        _micros(posting.company.modified_at),
+    )
 
 
 def _micros(moment: datetime | str | int | None) -> int | None:
@@ -192,7 +199,7 @@ def render_and_keep(
     the page for those served next (``KeptPageMiddleware``) when it is for anyone."""
     if not applies_to(request):
         return render()[0]
-    board = _board_mark()  # before anything is read: a company changing while it renders
+    board = _board_mark()  # read before anything the page shows
     response, postings, seconds = render()
     if hasattr(response, "render"):
         response.render()
@@ -229,24 +236,24 @@ def _board_mark() -> dict[str, str] | None:
 
 
 def _fingerprints(ids: list[int]) -> dict[int, Fingerprint]:
-    """Status, deadline and last change of these listings as stored now. Plain SQL: the ORM's
-    compiling cost more than the query."""
-    marks = ", ".join(["%s"] * len(ids))
+    """What ``fingerprint`` reads of these listings, as stored now. Plain SQL: the ORM's compiling
+    cost more than the query."""
+    moments = ("p.deadline", "p.updated_at", "c.modified_at")
     if connection.vendor == "postgresql":
-        columns = "id, status, " + ", ".join(
-            f"(extract(epoch FROM {name}) * 1000000)::bigint" for name in ("deadline", "updated_at")
-        )
+        columns = ", ".join(f"(extract(epoch FROM {name}) * 1000000)::bigint" for name in moments)
     else:
-        columns = "id, status, deadline, updated_at"
+        columns = ", ".join(moments)
+    marks = ", ".join(["%s"] * len(ids))
     with connection.cursor() as cursor:
         cursor.execute(
             # Only names and placeholders are formatted in; the ids are parameters.
-            f"SELECT {columns} FROM {Posting._meta.db_table} WHERE id IN ({marks})",  # noqa: S608
+            f"SELECT p.id, p.status, {columns} FROM {Posting._meta.db_table} p"  # noqa: S608
+            f" JOIN {Company._meta.db_table} c ON c.id = p.company_id WHERE p.id IN ({marks})",
             ids,
         )
         return {
-            pk: (status, _micros(deadline), _micros(updated))
-            for pk, status, deadline, updated in cursor.fetchall()
+            pk: (status, _micros(deadline), _micros(updated), _micros(company_modified))
+            for pk, status, deadline, updated, company_modified in cursor.fetchall()
         }
 
 
@@ -268,14 +275,14 @@ def _keep(
         return
     shown = {posting.pk: fingerprint(posting) for posting in postings}
     try:
-        marks = changes.current(list(shown))
+        marks = changes.current(list(shown), [posting.company_id for posting in postings])
     except redis.RedisError:
         logger.exception("kept pages unavailable")
         return
     if any(marks[name] != token for name, token in board.items()):
         return  # the board changed while this page rendered
     if shown and _fingerprints(list(shown)) != shown:
-        return  # a listing on it changed while it rendered
+        return  # a listing on it, or its company, changed while it rendered
     content = _CSRF_VALUE.sub(rb"\1" + _PLACEHOLDER + rb"\2", response.content)
     page = {
         "m": " ".join(f"{name} {token}" for name, token in marks.items()),

@@ -18,18 +18,18 @@ def posting_saved(
 ) -> None:
     if update_fields is not None and Posting.LAGGING_FIELDS.issuperset(update_fields):
         return
-    changes.listings_changed([instance.pk])
+    changes.changed(changes.LISTING, [instance.pk])
 
 
 @receiver(post_delete, sender=Posting, dispatch_uid="posting_deleted_marks")
 def posting_deleted(sender: type[Posting], instance: Posting, **kwargs: Any) -> None:
-    changes.listings_changed([instance.pk])
+    changes.changed(changes.LISTING, [instance.pk])
 
 
 @receiver(post_save, sender=Company, dispatch_uid="company_saved_marks")
 @receiver(post_delete, sender=Company, dispatch_uid="company_deleted_marks")
-def company_changed(sender: type[Company], **kwargs: Any) -> None:
-    changes.everything_changed()
+def company_changed(sender: type[Company], instance: Company, **kwargs: Any) -> None:
+    changes.changed(changes.COMPANY, [instance.pk])
 
 
 def migrated(**kwargs: Any) -> None:

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from postings import changes, facets, pagecache
 from postings.factories import PublishedPostingFactory
-from postings.models import Posting
+from postings.models import Company, Posting
 
 pytestmark = pytest.mark.django_db
 
@@ -262,15 +262,36 @@ def test_nothing_is_kept_without_redis(client, without_redis):
     assert not kept(client.get(LIST_URL))
 
 
-def test_a_company_that_changes_takes_its_kept_pages_down(client):
+def test_a_company_that_changes_takes_down_the_kept_pages_showing_it(client):
     posting = PublishedPostingFactory(company__name="Harbour Works")
-    url = posting.get_absolute_url()
-    client.get(url, HTTP_USER_AGENT=BROWSER_UA)
-    client.get(LIST_URL)
+    other = PublishedPostingFactory(company__name="Quay Partners")
+    url, other_url = posting.get_absolute_url(), other.get_absolute_url()
+    for address in (url, other_url, LIST_URL):
+        client.get(address, HTTP_USER_AGENT=BROWSER_UA)
     posting.company.name = "Lighthouse Works"
     posting.company.save()
     for page in (client.get(url, HTTP_USER_AGENT=BROWSER_UA), client.get(LIST_URL)):
         assert not kept(page) and "Lighthouse Works" in page.content.decode()
+    assert kept(client.get(other_url, HTTP_USER_AGENT=BROWSER_UA))  # not of that company
+    Company.objects.filter(pk=other.company_id).update(name="Quay & Sons")
+    assert "Quay &amp; Sons" in client.get(other_url, HTTP_USER_AGENT=BROWSER_UA).content.decode()
+
+
+def test_a_company_that_changes_while_a_page_renders_is_not_kept(client, monkeypatch):
+    posting = PublishedPostingFactory(company__name="Harbour Works")
+    url = posting.get_absolute_url()
+    read_marks = changes.current
+
+    def rename_first(ids=(), company_ids=()):  # after this page read the company, before marks
+        if posting.company_id in company_ids:
+            Company.objects.filter(pk=posting.company_id).update(name="Lighthouse Works")
+        return read_marks(ids, company_ids)
+
+    monkeypatch.setattr(changes, "current", rename_first)
+    client.get(url, HTTP_USER_AGENT=BROWSER_UA)  # rendered with the old name: not kept
+    monkeypatch.setattr(changes, "current", read_marks)
+    page = client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    assert not kept(page) and "Lighthouse Works" in page.content.decode()
 
 
 def test_a_bulk_edit_takes_down_only_the_pages_of_the_listings_it_changed(client):
@@ -298,12 +319,12 @@ def test_a_listing_that_changes_while_its_page_renders_is_not_kept(client, monke
     url = posting.get_absolute_url()
     read_marks = changes.current
 
-    def close_first(ids):  # another request closes it after this one read it, before the marks
+    def close_first(ids=(), company_ids=()):  # closed after this page read it, before the marks
         if posting.pk in ids:
             Posting.objects.filter(pk=posting.pk).update(
                 status=Posting.Status.CLOSED, updated_at=timezone.now()
             )
-        return read_marks(ids)
+        return read_marks(ids, company_ids)
 
     monkeypatch.setattr(changes, "current", close_first)
     client.get(url, HTTP_USER_AGENT=BROWSER_UA)  # rendered open, then closed: not kept
@@ -314,11 +335,11 @@ def test_a_listing_that_changes_while_its_page_renders_is_not_kept(client, monke
 
 def test_a_change_deletes_its_mark_again_once_committed(django_capture_on_commit_callbacks):
     posting = PublishedPostingFactory()
-    mark = changes.mark_key(posting.pk)
+    mark = changes.mark_key(changes.LISTING, posting.pk)
     with django_capture_on_commit_callbacks() as callbacks:
         posting.title = "Harbour Pilot"
         posting.save()
-        assert mark not in changes.current([])  # deleted at once
+        assert not changes.client().exists(mark)  # deleted at once
     changes.current([posting.pk])  # a page rendered before the commit made it again
     for callback in callbacks:
         callback()
