@@ -31,7 +31,9 @@ Run it from the repository root; PostgreSQL (127.0.0.1:5432, user postgres, trus
 3. Each page class under ``wrk -t2 -c32`` on loopback for ``--duration`` seconds. First up to
    12 of its URLs are fetched once, two at a time (each must answer 200; their times are printed
    as the cold times), then ``--warmup`` seconds of load (skipped for pages slower than half a
-   second: the fetches warmed them), then the measured run; then the server answers what was
+   second: the fetches warmed them), then the kept pages' remaining lives scattered as in steady
+   state (``spread_kept_pages``: else the warm-up's pages would all be rendered again at once, or
+   not at all during the run), then the measured run; then the server answers what was
    still queued (restarted if that takes over a minute). Before each class a 3-second run of the
    trivial view is its yardstick: a class's "×trivial" is against the runs just before and
    after it, as the shared machine's load changes. The listing's page with and without the
@@ -811,11 +813,20 @@ def load_phases(run: Run, server: Server, pages: list[PageClass]) -> list[Measur
                 served += warm
                 seen[page.key] += warm
                 server.wait_idle()
+        if group[0].key != "trivial":
+            spread_kept_pages(run)
         slices = args.slices if len(group) > 1 else 1
         runs: dict[str, list[tuple[Load, float, float]]] = {page.key: [] for page in group}
         for n in range(slices):
             for page in group:  # a fresh browser for each slice: every request counts
                 offset = 1 + number * slices + n  # new visitors for each group and slice
+                if slices > 1:
+                    # Its pages that expired while the other class ran are rendered again
+                    # first, as continuous traffic would have rendered them one by one.
+                    lead_in = wrk(run, server, page, 1, offset=2000 + number * slices + n)
+                    served += lead_in.requests
+                    seen[page.key] += lead_in.requests
+                    server.wait_idle()
                 runs[page.key].append(
                     measure(
                         run,
@@ -871,6 +882,25 @@ def load_phases(run: Run, server: Server, pages: list[PageClass]) -> list[Measur
         else:
             m.trivial = statistics.mean(probes[m.probe - 1 : m.probe + 1])
     return measured
+
+
+def spread_kept_pages(run: Run) -> None:
+    """Kept pages as they are in steady state: rendered at scattered moments, not all in the
+    warm-up. Each kept page's remaining life is drawn anew, uniform between none and what it has
+    left (a page seen at a random moment of its keep), so pages expire and are rendered again
+    during the measured runs at the rate a server under steady load renders them, instead of
+    after them, all at once."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(run.redis_url)
+    pipe = client.pipeline(transaction=False)
+    keys = list(client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}:page:*", count=1000))
+    for key, left in zip(keys, [client.pttl(key) for key in keys], strict=True):
+        if left > 1:
+            pipe.pexpire(key, random.randint(1, left))
+    pipe.execute()
+    client.close()
 
 
 # Held by a measured wrk run (a slice or a probe) and by a snapshot refresh: neither starts
