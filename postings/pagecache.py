@@ -16,7 +16,9 @@ only while it is still true, checked inside Redis by a script:
   only as long as the snapshot is under ``FACET_CACHE_SECONDS`` old (``postings/facets.py``).
 
 A visitor to a listing's page is counted (``counters.Visit``) by the same script when the kept
-page is served; a page rendered afresh counts its own visitor.
+page is served; a page rendered afresh counts its own visitor. Each web process holds the pages it
+served lately, decompressed (``_Held``, a few megabytes): while a page's version in Redis is the
+one held, the script answers without its body.
 
 Before a page is kept, the marks are read and then its listings are read back from the database:
 kept only if they are as rendered (status, deadline and last change, and their companies' last
@@ -34,7 +36,10 @@ import hashlib
 import logging
 import random
 import re
+import secrets
+import threading
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -68,15 +73,17 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 # The kept page, if it is still true, and the visitor counted with it. KEYS[1] is the page, a
-# hash: m, the marks it was kept with ("key token key token ..."); b, its body; t, its content
-# type. KEYS[2..4] and ARGV, when there are any, are the visit's (``counters.COUNT_FUNCTION``).
-# Returns {body, type, counted} (counted: 1, 0, or -1 when there is no visit to count), or nil
-# when there is no such page or a mark has changed. The marks' keys are read from the page
-# (fine on one Redis server; a cluster would want them in KEYS).
+# hash: m, the marks it was kept with ("key token key token ..."); v, its version (random); t, its
+# content type; b, its body. KEYS[2..4] and ARGV[1..3], when there are any, are the visit's
+# (``counters.COUNT_FUNCTION``); the last ARGV is the version this process holds already ("" for
+# none). Returns {version, type, counted, body}: counted 1, 0, or -1 when there is no visit to
+# count; body "" when the version held is the one kept. Nil when there is no such page or a mark
+# has changed. The marks' keys are read from the page (fine on one Redis server; a cluster would
+# want them in KEYS).
 _SERVE = (
     counters.COUNT_FUNCTION
     + """
-local page = redis.call('HMGET', KEYS[1], 'm', 'b', 't')
+local page = redis.call('HMGET', KEYS[1], 'm', 'v', 't')
 if not page[1] then
   return nil
 end
@@ -89,15 +96,55 @@ local counted = -1
 if #KEYS > 1 then
   counted = count_once(2)
 end
-return {page[2], page[3], counted}
+local body = ''
+if page[2] ~= ARGV[#ARGV] then
+  body = redis.call('HGET', KEYS[1], 'b')
+end
+return {page[2], page[3], counted, body}
 """
 )
 
 
 @dataclass(frozen=True)
 class Kept:
-    content: bytes  # compressed, CSRF tokens replaced by the placeholder
+    version: bytes
+    content: bytes  # CSRF tokens replaced by the placeholder
     content_type: str
+
+
+class _Held:
+    """The kept pages this process served lately, decompressed: a page served again (its version
+    unchanged) comes back from Redis without its body, and is not decompressed again. At most
+    ``limit`` bytes, the least recently served dropped first."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.pages: OrderedDict[str, Kept] = OrderedDict()
+        self.lock = threading.Lock()  # runserver's threads; gunicorn's sync workers have one
+
+    def get(self, key: str) -> Kept | None:
+        with self.lock:
+            kept = self.pages.get(key)
+            if kept is not None:
+                self.pages.move_to_end(key)
+            return kept
+
+    def put(self, key: str, kept: Kept) -> None:
+        with self.lock:
+            old = self.pages.pop(key, None)
+            self.size -= len(old.content) if old is not None else 0
+            if len(kept.content) > self.limit:
+                return
+            self.pages[key] = kept
+            self.size += len(kept.content)
+            while self.size > self.limit:
+                _key, dropped = self.pages.popitem(last=False)
+                self.size -= len(dropped.content)
+
+
+HELD_BYTES = 8 * 1024 * 1024  # a few hundred pages: a web worker's memory stays well in bounds
+_held = _Held(HELD_BYTES)
 
 
 def fingerprint(posting: Posting) -> Fingerprint:
@@ -211,15 +258,22 @@ def render_and_keep(
 def _fetch(key: str, visit: counters.Visit | None) -> Kept | None:
     call = visit.script_call() if visit is not None else None
     keys, args = call if call is not None else ([], [])
+    held = _held.get(key)
     try:
-        found = _serve_script(changes.client())(keys=[key, *keys], args=args)
+        found = _serve_script(changes.client())(
+            keys=[key, *keys], args=[*args, held.version if held is not None else ""]
+        )
     except redis.RedisError:
         logger.exception("kept pages unavailable")
         return None
     if found is None:
         return None
-    content, content_type, _counted = found
-    return Kept(content, content_type.decode())
+    version, content_type, _counted, body = found
+    if not body and held is not None and held.version == version:
+        return held
+    kept = Kept(version, zlib.decompress(body), content_type.decode())
+    _held.put(key, kept)
+    return kept
 
 
 @lru_cache(maxsize=4)
@@ -286,6 +340,7 @@ def _keep(
     content = _CSRF_VALUE.sub(rb"\1" + _PLACEHOLDER + rb"\2", response.content)
     page = {
         "m": " ".join(f"{name} {token}" for name, token in marks.items()),
+        "v": secrets.token_hex(8),
         "b": zlib.compress(content, 1),
         "t": response["Content-Type"],
     }
@@ -300,7 +355,7 @@ def _keep(
 
 
 def _response(request: HttpRequest, kept: Kept) -> HttpResponse:
-    content = zlib.decompress(kept.content)
+    content = kept.content
     if _PLACEHOLDER in content:
         content = content.replace(_PLACEHOLDER, get_token(request).encode())
     response = HttpResponse(content, content_type=kept.content_type)

@@ -222,6 +222,33 @@ def test_a_kept_page_is_served_without_the_database(client, django_assert_num_qu
         assert kept(client.get(url, HTTP_USER_AGENT=BROWSER_UA, REMOTE_ADDR="10.0.0.9"))
 
 
+def test_a_page_served_again_comes_from_this_process_while_its_version_holds(client, monkeypatch):
+    posting = PublishedPostingFactory(title="Harbour Pilot")
+    url = posting.get_absolute_url()
+    client.get(url, HTTP_USER_AGENT=BROWSER_UA)  # rendered and kept
+    assert kept(client.get(url, HTTP_USER_AGENT=BROWSER_UA))  # fetched and decompressed
+    with monkeypatch.context() as patch:
+        patch.setattr(pagecache.zlib, "decompress", lambda data: pytest.fail("fetched again"))
+        again = client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+        assert kept(again) and "Harbour Pilot" in again.content.decode()
+    Posting.objects.filter(pk=posting.pk).update(title="Quay Pilot", updated_at=timezone.now())
+    client.get(url, HTTP_USER_AGENT=BROWSER_UA)  # rendered and kept anew: a new version
+    page = client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    assert kept(page) and "Quay Pilot" in page.content.decode()
+
+
+def test_the_pages_held_in_process_stay_within_their_bytes():
+    held = pagecache._Held(limit=250)
+    for n in range(5):
+        held.put(f"page{n}", pagecache.Kept(b"v", bytes(100), "text/html"))
+    assert held.size <= 250 and list(held.pages) == ["page3", "page4"]
+    held.get("page3")  # served: the last to go
+    held.put("page5", pagecache.Kept(b"v", bytes(100), "text/html"))
+    assert list(held.pages) == ["page3", "page5"]
+    held.put("huge", pagecache.Kept(b"v", bytes(300), "text/html"))
+    assert "huge" not in held.pages and held.size == 200
+
+
 def test_a_list_is_kept_no_longer_than_its_counts_may_be_old(client, settings, monkeypatch):
     PublishedPostingFactory()
     snapshot = facets.current_cube()
