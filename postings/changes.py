@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 
 import redis
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import QuerySet
 
 logger = logging.getLogger(__name__)
 
@@ -104,11 +105,12 @@ def everything_changed() -> None:
     _changed([mark_key(BOARD)])
 
 
-def updated(queryset, kind: str, **fields) -> int:
-    """``QuerySet.update`` that deletes the marks of the rows it changed (found first): the
-    board's, when those are very many or not the rows it found (rows joined or left meanwhile)."""
+def updated(queryset: QuerySet, kind: str, update: Callable[[], int]) -> int:
+    """Run ``update`` (the queryset's own ``update``) and delete the marks of the rows it changed,
+    found first; the board's instead when those are very many, or not the rows it found (rows
+    that began or stopped matching meanwhile)."""
     ids = list(queryset.order_by().values_list("pk", flat=True)[: MARK_AT_MOST + 1])
-    count = super(type(queryset), queryset).update(**fields)
+    count = update()
     if count != len(ids) or len(ids) > MARK_AT_MOST:
         everything_changed()
     else:

@@ -34,7 +34,9 @@ class CompanyQuerySet(models.QuerySet["Company"]):
         """Update (moving ``modified_at``, as a save does), and take down the kept pages showing
         these companies (``changes``)."""
         kwargs.setdefault("modified_at", timezone.now())
-        return changes.updated(self, changes.COMPANY, **kwargs)
+        return changes.updated(
+            self, changes.COMPANY, lambda: super(CompanyQuerySet, self).update(**kwargs)
+        )
 
     def of_member(self, user) -> CompanyQuerySet:
         if not user.is_authenticated:
@@ -124,7 +126,9 @@ class PostingQuerySet(models.QuerySet["Posting"]):
         unless it only changed what they may show late (``Posting.LAGGING_FIELDS``)."""
         if Posting.LAGGING_FIELDS.issuperset(kwargs):
             return super().update(**kwargs)
-        return changes.updated(self, changes.LISTING, **kwargs)
+        return changes.updated(
+            self, changes.LISTING, lambda: super(PostingQuerySet, self).update(**kwargs)
+        )
 
     def public(self) -> PostingQuerySet:
         """Listings anyone may open: live ones and those that have ended (shown as closed)."""
