@@ -109,7 +109,9 @@ def updated(queryset: QuerySet, kind: str, update: Callable[[], int]) -> int:
     """Run ``update`` (the queryset's own ``update``) and delete the marks of the rows it changed,
     found first; the board's instead when those are very many, or not the rows it found (rows
     that began or stopped matching meanwhile)."""
-    ids = list(queryset.order_by().values_list("pk", flat=True)[: MARK_AT_MOST + 1])
+    found = queryset.order_by().values_list("pk", flat=True)
+    found.query.select_for_update = False  # only ids: the update itself locks what it changes
+    ids = list(found[: MARK_AT_MOST + 1])
     count = update()
     if count != len(ids) or len(ids) > MARK_AT_MOST:
         everything_changed()

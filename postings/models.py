@@ -87,6 +87,12 @@ class Company(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:  # auto_now moves the attribute; this writes it too
+            kwargs["update_fields"] = {*update_fields, "modified_at"}
+        super().save(*args, **kwargs)
+
     def has_member(self, user) -> bool:
         return user.is_authenticated and self.memberships.filter(user=user).exists()
 
@@ -126,6 +132,7 @@ class PostingQuerySet(models.QuerySet["Posting"]):
         unless it only changed what they may show late (``Posting.LAGGING_FIELDS``)."""
         if Posting.LAGGING_FIELDS.issuperset(kwargs):
             return super().update(**kwargs)
+        kwargs.setdefault("modified_at", timezone.now())  # as a save moves it
         return changes.updated(
             self, changes.LISTING, lambda: super(PostingQuerySet, self).update(**kwargs)
         )
@@ -260,6 +267,9 @@ class Posting(models.Model):
             "next_check_at",
             "check_failures",
             "check_note",
+            "source_etag",
+            "source_last_modified",
+            "source_hash",
             "deadline_reminder_sent_at",
         }
     )
@@ -373,6 +383,8 @@ class Posting(models.Model):
     apply_key = models.CharField(max_length=40, blank=True, default="", editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
+    # Moved by every change but to the columns in LAGGING_FIELDS (``save``, ``PostingQuerySet.
+    # update``): a kept page rendered while the listing changed is not kept (``pagecache``).
     modified_at = models.DateTimeField(auto_now=True)
 
     objects = PostingQuerySet.as_manager()
@@ -550,7 +562,11 @@ class Posting(models.Model):
             )
             self.apply_key = duplicates.apply_key(self.apply_url)
             if update_fields is not None:
-                kwargs["update_fields"] = {*update_fields, *DUPLICATE_KEYS}
+                update_fields = kwargs["update_fields"] = {*update_fields, *DUPLICATE_KEYS}
+        if update_fields is not None and not self.LAGGING_FIELDS.issuperset(update_fields):
+            # auto_now moves the attribute; this writes it too: a kept page rendered while the
+            # listing changed is then not kept (``postings/pagecache.py``).
+            kwargs["update_fields"] = {*update_fields, "modified_at"}
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:

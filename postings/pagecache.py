@@ -12,7 +12,7 @@ only while it is still true, checked inside Redis by a script:
   it;
 - it is gone once the first of its deadlines passes (its expiry), for the same reason;
 - its counts (views, the list's count and the filter numbers) are at most a minute old: the
-  page is kept ``PAGE_CACHE_SECONDS`` (30) at most, and a list page built on the counts snapshot
+  page is kept ``PAGE_CACHE_SECONDS`` (60) at most, and a list page built on the counts snapshot
   only as long as the snapshot is under ``FACET_CACHE_SECONDS`` old (``postings/facets.py``).
 
 A visitor to a listing's page is counted (``counters.Visit``) by the same script when the kept
@@ -26,7 +26,7 @@ change), so a change that landed while the page was rendering is never kept behi
 
 The CSRF tokens in its forms are the only part that belongs to a visitor: they are kept as a
 placeholder and filled in with this visitor's token on the way out. Redis holds what was rendered
-in the last half minute, so its size follows the render rate, not the number of addresses anyone
+in the last minute, so its size follows the render rate, not the number of addresses anyone
 can make up. Without Redis nothing is kept; Redis down means rendering every time, never an error.
 """
 
@@ -65,7 +65,8 @@ _CSRF_VALUE = re.compile(rb'(name="csrfmiddlewaretoken" value=")[^"]*(")')
 _PLACEHOLDER = b"\x00csrf\x00"
 MESSAGES_COOKIE = "messages"  # django.contrib.messages' CookieStorage
 
-# Status, deadline and last change of a listing, and its company's last change, the times in
+# Status, deadline and last change of a listing, and its company's last change (their
+# ``modified_at``, which every change but to the counts moves), the times in
 # microseconds since 1970: PostgreSQL works them out itself, faster than Django's loader parses
 # timestamps.
 Fingerprint = tuple[str, int | None, int | None, int | None]
@@ -151,7 +152,7 @@ def fingerprint(posting: Posting) -> Fingerprint:
     return (
         posting.status,
         _micros(posting.deadline),
-        _micros(posting.updated_at),
+        _micros(posting.modified_at),
         _micros(posting.company.modified_at),
     )
 
@@ -247,11 +248,14 @@ def render_and_keep(
     if not applies_to(request):
         return render()[0]
     board = _board_mark()  # read before anything the page shows
+    started = timezone.now()  # what the page shows is as of then, or later
     response, postings, seconds = render()
     if hasattr(response, "render"):
         response.render()
     if board is not None and response.status_code == 200 and not response.cookies:
-        _keep(key_for(request, kind), response, list(postings), seconds, board)
+        until = _kept_until(started, list(postings), seconds)
+        if until is not None:
+            _keep(key_for(request, kind), response, list(postings), until, board)
     return response
 
 
@@ -292,7 +296,7 @@ def _board_mark() -> dict[str, str] | None:
 def _fingerprints(ids: list[int]) -> dict[int, Fingerprint]:
     """What ``fingerprint`` reads of these listings, as stored now. Plain SQL: the ORM's compiling
     cost more than the query."""
-    moments = ("p.deadline", "p.updated_at", "c.modified_at")
+    moments = ("p.deadline", "p.modified_at", "c.modified_at")
     if connection.vendor == "postgresql":
         columns = ", ".join(f"(extract(epoch FROM {name}) * 1000000)::bigint" for name in moments)
     else:
@@ -311,22 +315,27 @@ def _fingerprints(ids: list[int]) -> dict[int, Fingerprint]:
         }
 
 
+def _kept_until(started: datetime, postings: list[Posting], seconds: float) -> datetime | None:
+    """Until when a page rendered from ``started`` on may be served: ``seconds`` at most (its
+    counts' age) and never past the first deadline it shows still ahead, since it shows that
+    listing as open. None when that leaves it less than a second."""
+    # A quarter of it at random: pages rendered together (after a deploy, a new snapshot) would
+    # otherwise all expire together and be rendered again at once.
+    seconds = min(seconds, settings.PAGE_CACHE_SECONDS) * random.uniform(0.75, 1.0)
+    until = started + timedelta(seconds=seconds)
+    for posting in postings:  # a deadline passed before it rendered shows as passed: true still
+        if posting.deadline is not None and started < posting.deadline < until:
+            until = posting.deadline
+    return until if (until - timezone.now()).total_seconds() >= 1 else None
+
+
 def _keep(
     key: str,
     response: HttpResponse,
     postings: list[Posting],
-    seconds: float,
+    until: datetime,
     board: dict[str, str],
 ) -> None:
-    now = timezone.now()
-    # A quarter of it at random: pages rendered together (after a deploy, a new snapshot) would
-    # otherwise all expire together and be rendered again at once.
-    seconds = min(seconds, settings.PAGE_CACHE_SECONDS) * random.uniform(0.75, 1.0)
-    for posting in postings:  # gone from Redis when the first deadline passes
-        if posting.deadline is not None and posting.deadline > now:
-            seconds = min(seconds, (posting.deadline - now).total_seconds())
-    if seconds < 1:
-        return
     shown = {posting.pk: fingerprint(posting) for posting in postings}
     try:
         marks = changes.current(list(shown), [posting.company_id for posting in postings])
@@ -344,11 +353,15 @@ def _keep(
         "b": zlib.compress(content, 1),
         "t": response["Content-Type"],
     }
+    # Its lifetime counted from now, on this process's clock (not Redis's), just before it is kept.
+    milliseconds = int((until - timezone.now()).total_seconds() * 1000)
+    if milliseconds < 1000:
+        return
     try:
         pipe = changes.client().pipeline(transaction=True)
         pipe.delete(key)
         pipe.hset(key, mapping=page)
-        pipe.pexpire(key, int(seconds * 1000))
+        pipe.pexpire(key, milliseconds)
         pipe.execute()
     except redis.RedisError:
         logger.exception("kept pages unavailable")

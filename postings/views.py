@@ -62,7 +62,7 @@ class PostingDetailView(DetailView):
 
     def get_object(self, queryset=None) -> Posting:
         posting = get_object_or_404(
-            Posting.objects.select_related("company", "duplicate_of"), pk=self.kwargs["pk"]
+            Posting.objects.select_related("company", "duplicate_of__company"), pk=self.kwargs["pk"]
         )
         if posting.status == Posting.Status.REMOVED:
             raise PostingGone(posting)
@@ -90,7 +90,10 @@ class PostingDetailView(DetailView):
         if request.method == "GET":
             counters.count_once(request, self.object.pk, "views")
         context = self.get_context_data(object=self.object)
+        # Every listing the page shows: its own, the one it was listed again as, similar jobs.
         shown = [self.object, *context["similar_postings"]]
+        if self.object.duplicate_of is not None:
+            shown.append(self.object.duplicate_of)
         return self.render_to_response(context), shown, settings.PAGE_CACHE_SECONDS
 
     def get_context_data(self, **kwargs):

@@ -348,9 +348,7 @@ def test_a_listing_that_changes_while_its_page_renders_is_not_kept(client, monke
 
     def close_first(ids=(), company_ids=()):  # closed after this page read it, before the marks
         if posting.pk in ids:
-            Posting.objects.filter(pk=posting.pk).update(
-                status=Posting.Status.CLOSED, updated_at=timezone.now()
-            )
+            Posting.objects.filter(pk=posting.pk).update(status=Posting.Status.CLOSED)
         return read_marks(ids, company_ids)
 
     monkeypatch.setattr(changes, "current", close_first)
@@ -388,3 +386,110 @@ def test_fingerprints_read_back_as_rendered_to_the_microsecond():
     soon.deadline += timedelta(microseconds=1)
     soon.save(update_fields=["deadline"])
     assert pagecache._fingerprints(list(rendered)) != rendered
+
+
+def test_an_edit_that_moves_no_updated_time_while_a_page_renders_is_not_kept(client, monkeypatch):
+    posting = PublishedPostingFactory(title="Harbour Pilot")
+    url = posting.get_absolute_url()
+    read_marks = changes.current
+
+    def rename_first(ids=(), company_ids=()):  # as an admin's save of one column would
+        if posting.pk in ids:
+            renamed = Posting.objects.get(pk=posting.pk)
+            renamed.title = "Sea Pilot"
+            renamed.save(update_fields=["title"])
+        return read_marks(ids, company_ids)
+
+    monkeypatch.setattr(changes, "current", rename_first)
+    client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    monkeypatch.setattr(changes, "current", read_marks)
+    page = client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    assert not kept(page) and "Sea Pilot" in page.content.decode()
+
+
+def test_every_change_but_to_the_counts_moves_modified_at():
+    posting = PublishedPostingFactory()
+    company = posting.company
+
+    def moved(model, pk, change) -> bool:
+        before = model.objects.values_list("modified_at", flat=True).get(pk=pk)
+        change()
+        return model.objects.values_list("modified_at", flat=True).get(pk=pk) != before
+
+    posting.closed_reason = "Filled"
+    assert moved(Posting, posting.pk, lambda: posting.save(update_fields=["closed_reason"]))
+    only = Posting.objects.filter(pk=posting.pk)
+    assert moved(Posting, posting.pk, lambda: only.update(seniority="senior"))
+    assert not moved(Posting, posting.pk, lambda: only.update(view_count=F("view_count") + 1))
+    posting.last_checked_at = timezone.now()
+    assert not moved(Posting, posting.pk, lambda: posting.save(update_fields=["last_checked_at"]))
+    company.is_verified = not company.is_verified
+    assert moved(Company, company.pk, lambda: company.save(update_fields=["is_verified"]))
+
+
+def test_a_page_whose_listing_reaches_its_deadline_while_rendering_is_not_kept(client, monkeypatch):
+    from postings import views
+
+    posting = PublishedPostingFactory(deadline=timezone.now() + timedelta(seconds=1))
+    url = posting.get_absolute_url()
+    find_similar = views.similar_postings
+
+    def slowly(of):  # the deadline passes while the page renders
+        time.sleep(max(0, (posting.deadline - timezone.now()).total_seconds()) + 0.05)
+        return find_similar(of)
+
+    monkeypatch.setattr(views, "similar_postings", slowly)
+    client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    monkeypatch.setattr(views, "similar_postings", find_similar)
+    page = client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    assert not kept(page) and "This job is closed." in page.content.decode()
+
+
+def test_a_page_is_kept_until_the_first_deadline_ahead_of_its_render():
+    started = timezone.now()
+    passed = PublishedPostingFactory.build(deadline=started - timedelta(hours=1))
+    soon = PublishedPostingFactory.build(deadline=started + timedelta(seconds=20))
+    later = PublishedPostingFactory.build(deadline=started + timedelta(days=1))
+    until = pagecache._kept_until(started, [passed, later, soon], 60)
+    assert until == soon.deadline
+    assert started + timedelta(seconds=44) < pagecache._kept_until(started, [passed, later], 60)
+    assert pagecache._kept_until(started - timedelta(seconds=20), [soon], 60) is not None
+    assert pagecache._kept_until(started - timedelta(seconds=60), [later], 60) is None  # too old
+    ended = PublishedPostingFactory.build(deadline=timezone.now() + timedelta(milliseconds=1))
+    time.sleep(0.01)
+    assert pagecache._kept_until(started, [ended], 60) is None
+
+
+def test_the_listing_a_closed_one_points_to_takes_its_kept_page_down(client):
+    original = PublishedPostingFactory(title="Harbour Pilot")
+    repeat = PublishedPostingFactory(
+        title="Harbour Pilot", status=Posting.Status.CLOSED, duplicate_of=original
+    )
+    url = repeat.get_absolute_url()
+    client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    assert kept(client.get(url, HTTP_USER_AGENT=BROWSER_UA))
+    original.title = "Sea Pilot"
+    original.save()
+    page = client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    assert not kept(page) and "This job is listed again." in page.content.decode()
+    assert "Sea Pilot" in page.content.decode()
+    Posting.objects.filter(pk=original.pk).update(status=Posting.Status.CLOSED)
+    page = client.get(url, HTTP_USER_AGENT=BROWSER_UA).content.decode()
+    assert "This job is listed again." not in page and "This job is closed." in page
+    original.delete()
+    page = client.get(url, HTTP_USER_AGENT=BROWSER_UA).content.decode()
+    assert "Sea Pilot" not in page and "This job is closed." in page
+
+
+def test_a_duplicate_pointing_to_a_listing_past_its_deadline_says_it_is_closed(client):
+    original = PublishedPostingFactory(deadline=timezone.now() - timedelta(minutes=1))
+    repeat = PublishedPostingFactory(status=Posting.Status.CLOSED, duplicate_of=original)
+    page = client.get(repeat.get_absolute_url(), HTTP_USER_AGENT=BROWSER_UA).content.decode()
+    assert "This job is listed again." not in page and "This job is closed." in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_marking_the_rows_of_a_locking_queryset_outside_a_transaction():
+    posting = PublishedPostingFactory()
+    locking = Posting.objects.select_for_update().filter(pk=posting.pk)
+    assert locking.update(title="Harbour Pilot") == 1
