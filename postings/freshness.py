@@ -106,8 +106,10 @@ def _reached(
     posting.check_note = f"{verdict.capitalize()}: {why}"[:300]
     if content_changed:
         posting.save()
-    else:
+    elif verdict in (EXPIRED, CLOSED):
         posting.save(update_fields=[*CHECK_FIELDS, *ENDING_FIELDS])
+    else:  # only bookkeeping (Posting.LAGGING_FIELDS): kept pages showing it stay
+        posting.save(update_fields=CHECK_FIELDS)
     return _log(posting, verdict, why)
 
 

@@ -227,6 +227,22 @@ def test_a_listing_past_its_deadline_expires_at_its_check(db):
     assert posting.closed_reason == "The deadline passed."
 
 
+def test_a_routine_check_leaves_the_kept_pages_of_a_listing_and_a_closing_one_takes_them(
+    imported, source_server
+):
+    from postings import changes
+
+    mark = changes.mark_key(changes.LISTING, imported.pk)
+    token = changes.current([imported.pk])[mark]
+    modified = imported.modified_at
+    assert check(imported)[0] == freshness.UNCHANGED
+    assert changes.current([imported.pk])[mark] == token  # only bookkeeping moved
+    assert Posting.objects.get(pk=imported.pk).modified_at == modified
+    source_server.status("/jobs/1", 410)
+    assert check(imported)[0] == freshness.CLOSED
+    assert changes.current([imported.pk])[mark] != token
+
+
 @pytest.mark.parametrize("status", ["draft", "pending_review", "closed", "expired", "removed"])
 def test_only_open_listings_are_checked(db, status):
     posting = PublishedPostingFactory(status=status, closed_at=timezone.now())
