@@ -19,6 +19,7 @@ from django.utils.cache import patch_cache_control
 from django.utils.feedgenerator import Atom1Feed, Rss201rev2Feed
 from django.utils.html import escape
 
+from . import pagecache
 from .filters import PostingFilter
 from .models import Posting
 
@@ -103,21 +104,31 @@ class OpenJobsFeed(Feed):
     # RSS readers render titles as HTML, so Django escapes them once more (ticket #6533); an Atom
     # title is plain text and would show the entities.
     titles_are_html: bool
+    # Kept as the list pages are (``pagecache``): a listing on it that closes or changes takes the
+    # kept feed down at once; a new listing joins it within a minute, as it does the list.
+    kept_page = pagecache.KeptPage("feed")
 
     def __call__(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        response = super().__call__(request, *args, **kwargs)
-        patch_cache_control(response, public=True, max_age=FEED_MAX_AGE)
-        return response
+        def render() -> tuple[HttpResponse, list[Posting], float]:
+            response = super(OpenJobsFeed, self).__call__(request, *args, **kwargs)
+            patch_cache_control(response, public=True, max_age=FEED_MAX_AGE)
+            shown = request.feed.postings if hasattr(request, "feed") else []
+            return response, shown, FEED_MAX_AGE
+
+        return pagecache.render_and_keep(request, "feed", render)
 
     def get_object(self, request: HttpRequest, *args, **kwargs) -> FeedRequest:
         filterset = feed_filterset(request.GET)
         postings = feed_postings(filterset)
-        return FeedRequest(
+        # Also on the request: the Feed instance is shared by threads, and ``__call__`` keeps the
+        # feed with the listings it shows.
+        request.feed = FeedRequest(
             postings=postings,
             title=feed_title(filterset),
             query=feed_query(filterset),
             origin=request.build_absolute_uri("/").rstrip("/"),
         )
+        return request.feed
 
     def _text(self, text: str) -> str:
         return escape(text) if self.titles_are_html else text

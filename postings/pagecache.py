@@ -74,17 +74,18 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 # The kept page, if it is still true, and the visitor counted with it. KEYS[1] is the page, a
-# hash: m, the marks it was kept with ("key token key token ..."); v, its version (random); t, its
-# content type; b, its body. KEYS[2..4] and ARGV[1..3], when there are any, are the visit's
-# (``counters.COUNT_FUNCTION``); the last ARGV is the version this process holds already ("" for
-# none). Returns {version, type, counted, body}: counted 1, 0, or -1 when there is no visit to
-# count; body "" when the version held is the one kept. Nil when there is no such page or a mark
-# has changed. The marks' keys are read from the page (fine on one Redis server; a cluster would
-# want them in KEYS).
+# hash: m, the marks it was kept with ("key token key token ..."); v, its version (random); h, the
+# headers the view set (a line "Name: value" each: its content type, a feed's caching); b, its
+# body. KEYS[2..4] and ARGV[1..3], when there are any, are the visit's (``counters.
+# COUNT_FUNCTION``); the last ARGV is the version this process holds already ("" for none).
+# Returns {version, headers, counted, body}: counted 1, 0, or -1 when there is no visit to count;
+# body "" when the version held is the one kept. Nil when there is no such page or a mark has
+# changed. The marks' keys are read from the page (fine on one Redis server; a cluster would want
+# them in KEYS).
 _SERVE = (
     counters.COUNT_FUNCTION
     + """
-local page = redis.call('HMGET', KEYS[1], 'm', 'v', 't')
+local page = redis.call('HMGET', KEYS[1], 'm', 'v', 'h')
 if not page[1] then
   return nil
 end
@@ -110,7 +111,7 @@ return {page[2], page[3], counted, body}
 class Kept:
     version: bytes
     content: bytes  # CSRF tokens replaced by the placeholder
-    content_type: str
+    headers: tuple[tuple[str, str], ...]  # those the view set, Content-Type among them
 
 
 class _Held:
@@ -183,7 +184,7 @@ def applies_to(request: HttpRequest) -> bool:
 def key_for(request: HttpRequest, kind: str) -> str:
     address = f"{request.scheme}://{request.get_host()}{request.get_full_path()}"
     digest = hashlib.sha256(address.encode()).hexdigest()
-    return f"{settings.REDIS_KEY_PREFIX}:page:v3:{kind}:{digest}"
+    return f"{settings.REDIS_KEY_PREFIX}:page:v4:{kind}:{digest}"
 
 
 @dataclass(frozen=True)
@@ -272,10 +273,11 @@ def _fetch(key: str, visit: counters.Visit | None) -> Kept | None:
         return None
     if found is None:
         return None
-    version, content_type, _counted, body = found
+    version, headers, _counted, body = found
     if not body and held is not None and held.version == version:
         return held
-    kept = Kept(version, zlib.decompress(body), content_type.decode())
+    lines = headers.decode().split("\n")
+    kept = Kept(version, zlib.decompress(body), tuple(tuple(line.split(": ", 1)) for line in lines))
     _held.put(key, kept)
     return kept
 
@@ -351,7 +353,8 @@ def _keep(
         "m": " ".join(f"{name} {token}" for name, token in marks.items()),
         "v": secrets.token_hex(8),
         "b": zlib.compress(content, 1),
-        "t": response["Content-Type"],
+        # Header values hold no line breaks: Django refuses them.
+        "h": "\n".join(f"{name}: {value}" for name, value in response.items()),
     }
     # Its lifetime counted from now, on this process's clock (not Redis's), just before it is kept.
     milliseconds = int((until - timezone.now()).total_seconds() * 1000)
@@ -371,6 +374,8 @@ def _response(request: HttpRequest, kept: Kept) -> HttpResponse:
     content = kept.content
     if _PLACEHOLDER in content:
         content = content.replace(_PLACEHOLDER, get_token(request).encode())
-    response = HttpResponse(content, content_type=kept.content_type)
+    response = HttpResponse(content)
+    for name, value in kept.headers:
+        response.headers[name] = value
     response.headers["Content-Length"] = str(len(content))
     return response

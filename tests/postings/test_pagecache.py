@@ -26,9 +26,21 @@ LIST_URL = reverse("postings:list")
 BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 
+@pytest.fixture(autouse=True)
+def kept_pages_marked(monkeypatch):
+    """Each response served from a kept page carries a mark, for ``kept``."""
+    respond = pagecache._response
+
+    def marked(request, kept_page):
+        response = respond(request, kept_page)
+        response.served_kept = True
+        return response
+
+    monkeypatch.setattr(pagecache, "_response", marked)
+
+
 def kept(response) -> bool:
-    """A kept page comes back as plain content: no template context."""
-    return response.context is None
+    return getattr(response, "served_kept", False)
 
 
 def test_an_anonymous_list_page_is_kept_and_served_again(client):
@@ -175,18 +187,24 @@ def test_each_visitor_gets_their_own_csrf_token_on_a_kept_page():
     assert response.status_code != 403
 
 
-@pytest.mark.parametrize("url", ["list", "detail"])
+@pytest.mark.parametrize("url", ["list", "detail", "feed"])
 def test_a_kept_page_answers_with_the_headers_of_a_rendered_one(url):
     posting = PublishedPostingFactory()
-    url = LIST_URL if url == "list" else posting.get_absolute_url()
+    url = {
+        "list": LIST_URL,
+        "detail": posting.get_absolute_url(),
+        "feed": reverse("postings:feed_atom") + "?workplace=remote",
+    }[url]
     rendered = Client().get(url, HTTP_USER_AGENT=BROWSER_UA)
     served = Client().get(url, HTTP_USER_AGENT=BROWSER_UA)
     assert not kept(rendered) and kept(served)
     assert set(served.headers) == set(rendered.headers)
-    for header in ("Content-Type", "Vary", "X-Frame-Options", "Referrer-Policy"):
+    for header in ("Content-Type", "Cache-Control", "Last-Modified", "Vary", "X-Frame-Options"):
         assert served.headers.get(header) == rendered.headers.get(header), header
     assert int(served["Content-Length"]) == len(served.content)
-    assert served.cookies["csrftoken"]["samesite"] == rendered.cookies["csrftoken"]["samesite"]
+    assert set(served.cookies) == set(rendered.cookies)  # a feed has no form: no CSRF cookie
+    if "csrftoken" in rendered.cookies:
+        assert served.cookies["csrftoken"]["samesite"] == rendered.cookies["csrftoken"]["samesite"]
 
 
 def test_a_visitor_with_a_csrf_cookie_keeps_it_on_a_kept_page():
@@ -240,12 +258,12 @@ def test_a_page_served_again_comes_from_this_process_while_its_version_holds(cli
 def test_the_pages_held_in_process_stay_within_their_bytes():
     held = pagecache._Held(limit=250)
     for n in range(5):
-        held.put(f"page{n}", pagecache.Kept(b"v", bytes(100), "text/html"))
+        held.put(f"page{n}", pagecache.Kept(b"v", bytes(100), ()))
     assert held.size <= 250 and list(held.pages) == ["page3", "page4"]
     held.get("page3")  # served: the last to go
-    held.put("page5", pagecache.Kept(b"v", bytes(100), "text/html"))
+    held.put("page5", pagecache.Kept(b"v", bytes(100), ()))
     assert list(held.pages) == ["page3", "page5"]
-    held.put("huge", pagecache.Kept(b"v", bytes(300), "text/html"))
+    held.put("huge", pagecache.Kept(b"v", bytes(300), ()))
     assert "huge" not in held.pages and held.size == 200
 
 
@@ -493,3 +511,17 @@ def test_marking_the_rows_of_a_locking_queryset_outside_a_transaction():
     posting = PublishedPostingFactory()
     locking = Posting.objects.select_for_update().filter(pk=posting.pk)
     assert locking.update(title="Harbour Pilot") == 1
+
+
+@pytest.mark.parametrize("name", ["postings:feed_rss", "postings:feed_atom"])
+def test_a_kept_feed_drops_a_listing_that_closes_at_once(client, name):
+    staying = PublishedPostingFactory(title="Lighthouse Keeper")
+    closing = PublishedPostingFactory(title="Harbour Pilot")
+    url = reverse(name)
+    client.get(url)
+    served = client.get(url)
+    assert kept(served) and "Harbour Pilot" in served.content.decode()
+    closing.status, closing.closed_at = Posting.Status.CLOSED, timezone.now()
+    closing.save()
+    feed = client.get(url).content.decode()
+    assert "Harbour Pilot" not in feed and staying.title in feed
