@@ -3,7 +3,7 @@ from django.contrib.sitemaps import views as sitemap_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from postings.sitemaps import PostingSitemap
+from postings.sitemaps import PostingSitemap, sitemap_page
 
 from .health import healthz, healthz_workers
 from .robots import robots_txt
@@ -27,7 +27,7 @@ urlpatterns = [
     ),
     path(
         "sitemap-<section>.xml",
-        sitemap_views.sitemap,
+        sitemap_page,
         {"sitemaps": SITEMAPS},
         name="sitemap_section",
     ),

@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import http_date
 
 from postings.factories import (
     ClosedPostingFactory,
@@ -87,6 +88,20 @@ def test_lastmod_is_the_date_of_the_last_change_or_of_posting(client):
 
     assert lastmods[absolute(edited)] == day(edited.updated_at)
     assert lastmods[absolute(never_edited)] == day(never_edited.posted_at)
+
+
+def test_a_page_says_when_its_latest_listing_changed_and_asks_not_to_be_indexed(client):
+    now = timezone.now().replace(microsecond=0)
+    PublishedPostingFactory(posted_at=now - timedelta(days=9), updated_at=now - timedelta(days=3))
+    PublishedPostingFactory(posted_at=now - timedelta(days=2), updated_at=None)
+    response = client.get(SECTION)
+    assert response["Last-Modified"] == http_date((now - timedelta(days=2)).timestamp())
+    assert response["X-Robots-Tag"] == "noindex, noodp, noarchive"
+    assert int(response["Content-Length"]) == len(response.content)
+
+
+def test_a_page_holds_ten_thousand_ids():
+    assert PostingSitemap.limit == 10_000  # as the sitemap protocol's readers were told
 
 
 def test_a_listing_that_closes_leaves_the_sitemap(client):
