@@ -43,6 +43,15 @@ def kept(response) -> bool:
     return getattr(response, "served_kept", False)
 
 
+def next_after_a_render_with(monkeypatch, client, url: str, target, name: str, stand_in):
+    """The page served after one rendered while ``target.name`` was ``stand_in`` (a change
+    landing mid-render)."""
+    with monkeypatch.context() as patched:
+        patched.setattr(target, name, stand_in)
+        client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    return client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+
+
 def test_an_anonymous_list_page_is_kept_and_served_again(client):
     PublishedPostingFactory(title="Lighthouse Keeper")
     first = client.get(LIST_URL)
@@ -332,10 +341,7 @@ def test_a_company_that_changes_while_a_page_renders_is_not_kept(client, monkeyp
             Company.objects.filter(pk=posting.company_id).update(name="Lighthouse Works")
         return read_marks(ids, company_ids)
 
-    monkeypatch.setattr(changes, "current", rename_first)
-    client.get(url, HTTP_USER_AGENT=BROWSER_UA)  # rendered with the old name: not kept
-    monkeypatch.setattr(changes, "current", read_marks)
-    page = client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    page = next_after_a_render_with(monkeypatch, client, url, changes, "current", rename_first)
     assert not kept(page) and "Lighthouse Works" in page.content.decode()
 
 
@@ -369,10 +375,7 @@ def test_a_listing_that_changes_while_its_page_renders_is_not_kept(client, monke
             Posting.objects.filter(pk=posting.pk).update(status=Posting.Status.CLOSED)
         return read_marks(ids, company_ids)
 
-    monkeypatch.setattr(changes, "current", close_first)
-    client.get(url, HTTP_USER_AGENT=BROWSER_UA)  # rendered open, then closed: not kept
-    monkeypatch.setattr(changes, "current", read_marks)
-    page = client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    page = next_after_a_render_with(monkeypatch, client, url, changes, "current", close_first)
     assert not kept(page) and "This job is closed" in page.content.decode()
 
 
@@ -418,10 +421,7 @@ def test_an_edit_that_moves_no_updated_time_while_a_page_renders_is_not_kept(cli
             renamed.save(update_fields=["title"])
         return read_marks(ids, company_ids)
 
-    monkeypatch.setattr(changes, "current", rename_first)
-    client.get(url, HTTP_USER_AGENT=BROWSER_UA)
-    monkeypatch.setattr(changes, "current", read_marks)
-    page = client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    page = next_after_a_render_with(monkeypatch, client, url, changes, "current", rename_first)
     assert not kept(page) and "Sea Pilot" in page.content.decode()
 
 
@@ -456,10 +456,7 @@ def test_a_page_whose_listing_reaches_its_deadline_while_rendering_is_not_kept(c
         time.sleep(max(0, (posting.deadline - timezone.now()).total_seconds()) + 0.05)
         return find_similar(of)
 
-    monkeypatch.setattr(views, "similar_postings", slowly)
-    client.get(url, HTTP_USER_AGENT=BROWSER_UA)
-    monkeypatch.setattr(views, "similar_postings", find_similar)
-    page = client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    page = next_after_a_render_with(monkeypatch, client, url, views, "similar_postings", slowly)
     assert not kept(page) and "This job is closed." in page.content.decode()
 
 
