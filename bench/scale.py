@@ -1035,6 +1035,8 @@ def kind_of(sql: str) -> str:
         return "choice counts"
     if "COUNT(" in text:
         return "capped count" if "LIMIT" in text else "exact count"
+    if "MIN(" in text and "MAX(" in text:  # the sitemap's pages, by id range
+        return "id bounds"
     if "MAX(" in text:
         return "latest change"
     if "UNION ALL" in text:
@@ -1049,6 +1051,8 @@ def kind_of(sql: str) -> str:
         return "cards by id"
     if "ORDER BY" in text and "LIMIT" in text:
         return "page rows"
+    if re.search(r'"POSTINGS_POSTING"\."ID" > \d+', text):  # a sitemap page's id range
+        return "id range rows"
     return "other"
 
 
