@@ -22,6 +22,7 @@ from django.utils.html import escape
 from . import pagecache
 from .filters import PostingFilter
 from .models import Posting
+from .text import without_control_characters
 
 # The newest this many: a reader keeps what it has already seen.
 FEED_ITEMS = 50
@@ -131,6 +132,9 @@ class OpenJobsFeed(Feed):
         return request.feed
 
     def _text(self, text: str) -> str:
+        """Text for the feed: no control characters, whoever typed them (a visitor's query, a
+        title), since one would fail the whole feed; escaped once more where readers take HTML."""
+        text = without_control_characters(text)
         return escape(text) if self.titles_are_html else text
 
     def _with_query(self, path: str, obj: FeedRequest) -> str:
@@ -166,7 +170,7 @@ class OpenJobsFeed(Feed):
 
     def item_description(self, posting: Posting) -> str:
         # Both formats carry the description as HTML; the summary is plain text.
-        return escape(posting.summary)
+        return escape(without_control_characters(posting.summary))
 
     def item_link(self, posting: Posting) -> str:
         return posting.get_absolute_url()
@@ -183,7 +187,7 @@ class OpenJobsFeed(Feed):
         return posting.updated_at or posting.posted_at
 
     def item_author_name(self, posting: Posting) -> str:
-        return posting.company.name
+        return without_control_characters(posting.company.name)
 
     def item_categories(self, posting: Posting) -> list[str]:
         return [

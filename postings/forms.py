@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from .models import Posting
+from .text import without_control_characters
 
 CURRENCIES = [
     ("EUR", "EUR — Euro"), ("USD", "USD — US dollar"), ("GBP", "GBP — Pound sterling"),
@@ -158,7 +159,7 @@ class PostingForm(forms.ModelForm):
         return self.cleaned_data["description"].replace("\r\n", "\n").replace("\r", "\n")
 
     def clean_title(self) -> str:
-        title = " ".join(self.cleaned_data["title"].split())
+        title = " ".join(without_control_characters(self.cleaned_data["title"]).split())
         if len(title) < 3:
             raise forms.ValidationError("Give the role a title of at least three characters.")
         return title

@@ -36,7 +36,7 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from w3lib.url import canonicalize_url, url_query_cleaner
 
-from .text import sanitize_html
+from .text import sanitize_html, without_control_characters
 
 logger = logging.getLogger(__name__)
 
@@ -344,7 +344,7 @@ def _text(value) -> str:
         value = value.get("name") or value.get("@id") or ""
     if isinstance(value, list):
         value = value[0] if value else ""
-    return " ".join(str(value or "").split())
+    return " ".join(without_control_characters(str(value or "")).split())
 
 
 def job_facts(posting: dict) -> JobFacts | None:

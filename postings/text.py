@@ -27,6 +27,15 @@ _SPACE = re.compile(r"\s+")
 _H1 = re.compile(r"<(/?)h1(\s|>)")
 
 
+# Control characters XML 1.0 has no place for (tab, line feed and carriage return it allows):
+# Django's feed writer refuses them, and no reader shows them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def without_control_characters(text: str) -> str:
+    return _CONTROL.sub("", text)
+
+
 def sanitize_html(raw_html: str) -> str:
     return nh3.clean(
         raw_html,

@@ -373,3 +373,26 @@ def test_feed_query_count_does_not_grow_with_the_number_of_postings(client, feed
     # Cards, not whole listings: the descriptions stay in the database.
     for column in ('"postings_posting"."description"', '"postings_posting"."description_html"'):
         assert all(column not in q["sql"] for q in many.captured_queries)
+
+
+@pytest.mark.parametrize("query", ["q=%01python", "location=Berl%08in", "company=%1B", "q=%00"])
+def test_control_characters_in_the_filters_never_break_a_feed(client, feed_url, query):
+    PublishedPostingFactory()
+    parsed = read(client, feed_url, query)
+    assert not any(ord(c) < 32 for c in parsed.feed.title)
+
+
+def test_control_characters_stored_in_a_listing_never_break_a_feed(client, feed_url):
+    posting = PublishedPostingFactory(title="Welder\x0bSenior\x01", company__name="Acme\x02 Ltd")
+    Posting.objects.filter(pk=posting.pk).update(summary="Weld\x07 things")
+    parsed = read(client, feed_url)
+    assert titles(parsed) == ["WelderSenior at Acme Ltd"]
+    assert "Weld things" in parsed.entries[0].summary
+
+
+def test_a_title_typed_with_control_characters_is_saved_without_them():
+    from postings.forms import PostingForm
+
+    form = PostingForm(data={"title": "Senior\x01 Welder\x0b"})
+    form.is_valid()
+    assert form.cleaned_data.get("title") == "Senior Welder"
