@@ -82,6 +82,9 @@ class Company(models.Model):
     class Meta:
         verbose_name_plural = "companies"
         ordering = ["name"]
+        # Django's own updates (a related manager's add, a deletion's SET_NULL) go through the
+        # base manager: ours, so they move modified_at and the change marks too.
+        base_manager_name = "objects"
         indexes = [models.Index(Upper("name"), name="company_name_upper")]  # name__iexact
 
     def __str__(self) -> str:
@@ -391,6 +394,7 @@ class Posting(models.Model):
 
     class Meta:
         ordering = ["-posted_at", "-id"]
+        base_manager_name = "objects"  # as Company's
         constraints = [
             models.CheckConstraint(
                 name="posting_salary_min_lte_max",
