@@ -38,6 +38,7 @@ import random
 import re
 import secrets
 import threading
+import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -75,17 +76,17 @@ _MICROSECOND = timedelta(microseconds=1)
 
 # The kept page, if it is still true, and the visitor counted with it. KEYS[1] is the page, a
 # hash: m, the marks it was kept with ("key token key token ..."); v, its version (random); h, the
-# headers the view set (a line "Name: value" each: its content type, a feed's caching); b, its
-# body. KEYS[2..4] and ARGV[1..3], when there are any, are the visit's (``counters.
-# COUNT_FUNCTION``); the last ARGV is the version this process holds already ("" for none).
-# Returns {version, headers, counted, body}: counted 1, 0, or -1 when there is no visit to count;
-# body "" when the version held is the one kept. Nil when there is no such page or a mark has
-# changed. The marks' keys are read from the page (fine on one Redis server; a cluster would want
-# them in KEYS).
+# headers the view set (a line "Name: value" each: its content type, a feed's caching); r, when
+# its render began (seconds since 1970); b, its body. KEYS[2..4] and ARGV[1..3], when there are
+# any, are the visit's (``counters.COUNT_FUNCTION``); the last ARGV is the version this process
+# holds already ("" for none). Returns {version, headers, rendered, counted, body}: counted 1, 0,
+# or -1 when there is no visit to count; body "" when the version held is the one kept. Nil when
+# there is no such page or a mark has changed. The marks' keys are read from the page (fine on one
+# Redis server; a cluster would want them in KEYS).
 _SERVE = (
     counters.COUNT_FUNCTION
     + """
-local page = redis.call('HMGET', KEYS[1], 'm', 'v', 'h')
+local page = redis.call('HMGET', KEYS[1], 'm', 'v', 'h', 'r')
 if not page[1] then
   return nil
 end
@@ -102,7 +103,7 @@ local body = ''
 if page[2] ~= ARGV[#ARGV] then
   body = redis.call('HGET', KEYS[1], 'b')
 end
-return {page[2], page[3], counted, body}
+return {page[2], page[3], page[4], counted, body}
 """
 )
 
@@ -112,6 +113,7 @@ class Kept:
     version: bytes
     content: bytes  # CSRF tokens replaced by the placeholder
     headers: tuple[tuple[str, str], ...]  # those the view set, Content-Type among them
+    rendered_at: float  # seconds since 1970: a response that caches may keep says its Age
 
 
 class _Held:
@@ -184,7 +186,7 @@ def applies_to(request: HttpRequest) -> bool:
 def key_for(request: HttpRequest, kind: str) -> str:
     address = f"{request.scheme}://{request.get_host()}{request.get_full_path()}"
     digest = hashlib.sha256(address.encode()).hexdigest()
-    return f"{settings.REDIS_KEY_PREFIX}:page:v4:{kind}:{digest}"
+    return f"{settings.REDIS_KEY_PREFIX}:page:v5:{kind}:{digest}"
 
 
 @dataclass(frozen=True)
@@ -256,7 +258,7 @@ def render_and_keep(
     if board is not None and response.status_code == 200 and not response.cookies:
         until = _kept_until(started, list(postings), seconds)
         if until is not None:
-            _keep(key_for(request, kind), response, list(postings), until, board)
+            _keep(key_for(request, kind), response, list(postings), started, until, board)
     return response
 
 
@@ -273,11 +275,16 @@ def _fetch(key: str, visit: counters.Visit | None) -> Kept | None:
         return None
     if found is None:
         return None
-    version, headers, _counted, body = found
+    version, headers, rendered_at, _counted, body = found
     if not body and held is not None and held.version == version:
         return held
     lines = headers.decode().split("\n")
-    kept = Kept(version, zlib.decompress(body), tuple(tuple(line.split(": ", 1)) for line in lines))
+    kept = Kept(
+        version,
+        zlib.decompress(body),
+        tuple(tuple(line.split(": ", 1)) for line in lines),
+        float(rendered_at),
+    )
     _held.put(key, kept)
     return kept
 
@@ -317,6 +324,9 @@ def _fingerprints(ids: list[int]) -> dict[int, Fingerprint]:
         }
 
 
+DEADLINE_MARGIN = timedelta(milliseconds=500)
+
+
 def _kept_until(started: datetime, postings: list[Posting], seconds: float) -> datetime | None:
     """Until when a page rendered from ``started`` on may be served: ``seconds`` at most (its
     counts' age) and never past the first deadline it shows still ahead, since it shows that
@@ -326,8 +336,9 @@ def _kept_until(started: datetime, postings: list[Posting], seconds: float) -> d
     seconds = min(seconds, settings.PAGE_CACHE_SECONDS) * random.uniform(0.75, 1.0)
     until = started + timedelta(seconds=seconds)
     for posting in postings:  # a deadline passed before it rendered shows as passed: true still
-        if posting.deadline is not None and started < posting.deadline < until:
-            until = posting.deadline
+        if posting.deadline is not None and started < posting.deadline:
+            # Redis counts the page's life from when its command arrives, a moment after now.
+            until = min(until, posting.deadline - DEADLINE_MARGIN)
     return until if (until - timezone.now()).total_seconds() >= 1 else None
 
 
@@ -335,6 +346,7 @@ def _keep(
     key: str,
     response: HttpResponse,
     postings: list[Posting],
+    started: datetime,
     until: datetime,
     board: dict[str, str],
 ) -> None:
@@ -355,6 +367,7 @@ def _keep(
         "b": zlib.compress(content, 1),
         # Header values hold no line breaks: Django refuses them.
         "h": "\n".join(f"{name}: {value}" for name, value in response.items()),
+        "r": f"{started.timestamp():.3f}",
     }
     # Its lifetime counted from now, on this process's clock (not Redis's), just before it is kept.
     milliseconds = int((until - timezone.now()).total_seconds() * 1000)
@@ -378,4 +391,6 @@ def _response(request: HttpRequest, kept: Kept) -> HttpResponse:
     for name, value in kept.headers:
         response.headers[name] = value
     response.headers["Content-Length"] = str(len(content))
+    if "Cache-Control" in response.headers:  # caches downstream count its max-age from its render
+        response.headers["Age"] = str(max(0, int(time.time() - kept.rendered_at)))
     return response
