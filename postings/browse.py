@@ -87,7 +87,9 @@ def decode_cursor(token: str, sort: SortOrder) -> tuple[Any, int]:
         try:
             parsed = parse_datetime(value) if isinstance(value, str) else None
             if parsed is not None and timezone.is_aware(parsed):
-                parsed.astimezone(UTC)  # the database compares in UTC: years 1 to 9999 only
+                # In UTC, as the database compares: years 1 to 9999 only, and PostgreSQL takes
+                # no offset of 16 hours or more, which Python's parser does.
+                parsed = parsed.astimezone(UTC)
         except (ValueError, OverflowError) as exc:  # "2024-13-01", "+99:00", "0001-01-01+14:00"
             raise BadCursor(token) from exc
         if parsed is None or timezone.is_naive(parsed):

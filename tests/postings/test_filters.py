@@ -627,6 +627,13 @@ def test_a_garbage_cursor_gives_the_first_page_with_a_notice(board, direction, c
     assert result.notices == ["That page link is no longer valid; here is the first page."]
 
 
+@pytest.mark.parametrize("offset", ["+16:00", "-23:59"])
+def test_a_cursor_with_an_offset_postgresql_refuses_is_read_in_utc(board, offset):
+    forged = b64(f'["2024-06-01T00:00:00{offset}", 1]')  # Python reads it; PostgreSQL would not
+    result = run(sort="newest", after=forged)  # the database answers: no error
+    assert not any("no longer valid" in notice for notice in result.notices)
+
+
 @pytest.mark.parametrize("cursor", VIEWS_GARBAGE_CURSORS.values(), ids=VIEWS_GARBAGE_CURSORS.keys())
 def test_a_garbage_cursor_for_the_views_sort_gives_its_first_page_with_a_notice(board, cursor):
     result = run(sort="views", after=cursor)
