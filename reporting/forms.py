@@ -54,11 +54,14 @@ class ReportForm(forms.Form):
         link = self.cleaned_data["duplicate_of"].strip()
         if not link:
             return None
-        parts = urlparse(link)
         match = None
-        on_this_site = not parts.netloc or validate_host(
-            parts.hostname or "", settings.ALLOWED_HOSTS
-        )
+        try:
+            parts = urlparse(link)
+            on_this_site = not parts.netloc or validate_host(
+                parts.hostname or "", settings.ALLOWED_HOSTS
+            )
+        except ValueError:  # "http://[x/": no address at all
+            parts, on_this_site = None, False
         if on_this_site:
             try:
                 match = resolve(parts.path or "/")

@@ -71,6 +71,10 @@ def test_with_javascript_the_answer_is_json_for_the_page_to_show_in_place(client
         ({"reason": "duplicated", "duplicate_of": "/jobs/999999-nope/"}, "duplicate_of",
          "not the address of a listing"),
         ({"reason": "other", "details": "nul\x00byte"}, "details", "Null characters"),
+        ({"reason": "duplicated", "duplicate_of": "http://[x/"}, "duplicate_of",
+         "not the address of a listing"),
+        ({"reason": "duplicated", "duplicate_of": "http://[1:2]:80/"}, "duplicate_of",
+         "not the address of a listing"),
     ],
 )  # fmt: skip
 def test_bad_input_gets_a_clear_message_and_keeps_what_was_typed(client, data, field, message):
