@@ -8,7 +8,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from .status import DEGRADED, public_status, workers_status
 
@@ -27,7 +27,7 @@ def _check_cache() -> bool:
 
 
 @never_cache
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     checks: dict[str, str] = {}
     for name, check in (("database", _check_database), ("cache", _check_cache)):
@@ -43,7 +43,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 def healthz_workers(request: HttpRequest) -> JsonResponse:
     """Beat, workers, queue and re-checks: 200 when ok or embedded, 503 when degraded.
 

@@ -23,8 +23,11 @@ def test_health_endpoint_says_failing_with_503_when_a_service_is_down(client, mo
     assert response.json()["checks"] == {"database": "ok", "cache": "failing"}
 
 
-def test_health_endpoint_only_answers_get(client):
+def test_health_endpoint_only_answers_get_and_head(client):
     assert client.post(reverse("healthz")).status_code == 405
+    for name in ("healthz", "healthz_workers"):  # load balancers check with HEAD too
+        response = client.head(reverse(name))
+        assert response.status_code in (200, 503) and response.content == b""
 
 
 def test_every_model_has_an_admin_page():
