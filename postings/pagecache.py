@@ -64,6 +64,10 @@ logger = logging.getLogger(__name__)
 
 _CSRF_VALUE = re.compile(rb'(name="csrfmiddlewaretoken" value=")[^"]*(")')
 _PLACEHOLDER = b"\x00csrf\x00"
+# Filled in only as a whole field: a page's text can hold the placeholder (a visitor's query
+# echoed back), never this, its quotes being escaped.
+_FIELD_BEFORE, _FIELD_AFTER = b'name="csrfmiddlewaretoken" value="', b'"'
+_PLACEHOLDER_FIELD = _FIELD_BEFORE + _PLACEHOLDER + _FIELD_AFTER
 MESSAGES_COOKIE = "messages"  # django.contrib.messages' CookieStorage
 
 # Status, deadline and last change of a listing, and its company's last change (their
@@ -385,8 +389,9 @@ def _keep(
 
 def _response(request: HttpRequest, kept: Kept) -> HttpResponse:
     content = kept.content
-    if _PLACEHOLDER in content:
-        content = content.replace(_PLACEHOLDER, get_token(request).encode())
+    if _PLACEHOLDER_FIELD in content:
+        field = _FIELD_BEFORE + get_token(request).encode() + _FIELD_AFTER
+        content = content.replace(_PLACEHOLDER_FIELD, field)
     response = HttpResponse(content)
     for name, value in kept.headers:
         response.headers[name] = value

@@ -546,3 +546,14 @@ def test_djangos_own_updates_of_listings_move_their_marks_and_modified_at():
     assert Posting.objects.get(pk=repeat.pk).duplicate_of_id is None
     other = Company.objects.exclude(pk=repeat.company_id).first()
     assert after(lambda: other.postings.add(repeat)) == (True, True)
+
+
+def test_a_placeholder_typed_into_the_address_is_never_filled_with_the_visitors_token():
+    PublishedPostingFactory()
+    url = LIST_URL + "?sort=%00csrf%00"
+    rendered = Client().get(url)
+    served = Client().get(url)
+    assert kept(served) and b"\x00csrf\x00" in rendered.content
+    token = served.cookies["csrftoken"].value
+    assert token not in served.content.decode()
+    assert served.content.count(b"\x00csrf\x00") == rendered.content.count(b"\x00csrf\x00")
