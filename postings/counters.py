@@ -59,8 +59,8 @@ def get_redis() -> redis.Redis | None:
     # the pages that use this client render without it rather than wait for it.
     return redis.Redis.from_url(
         settings.REDIS_URL,
-        socket_timeout=2,
-        socket_connect_timeout=2,
+        socket_timeout=settings.REDIS_TIMEOUT,
+        socket_connect_timeout=settings.REDIS_TIMEOUT,
         retry=Retry(NoBackoff(), 1),
     )
 

@@ -557,3 +557,39 @@ def test_a_placeholder_typed_into_the_address_is_never_filled_with_the_visitors_
     token = served.cookies["csrftoken"].value
     assert token not in served.content.decode()
     assert served.content.count(b"\x00csrf\x00") == rendered.content.count(b"\x00csrf\x00")
+
+
+def test_a_redis_that_hangs_slows_pages_but_never_stops_them(client, settings):
+    """Connections accepted, never answered (a Redis stopped, not gone): each call gives up after
+    ``REDIS_TIMEOUT`` and the page renders without Redis."""
+    import socket
+
+    from django.test import override_settings
+
+    from postings import counters
+
+    posting = PublishedPostingFactory()
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(64)  # never accepted: connecting succeeds, nothing ever answers
+    address = f"redis://127.0.0.1:{hung.getsockname()[1]}/0"
+    configured = settings.CACHES["default"]
+    assert configured["OPTIONS"] == {
+        "socket_timeout": settings.REDIS_TIMEOUT,
+        "socket_connect_timeout": settings.REDIS_TIMEOUT,
+    }
+    timeouts = {"socket_timeout": 0.2, "socket_connect_timeout": 0.2}  # the test's own, shorter
+    cache = {**configured, "LOCATION": address, "OPTIONS": timeouts}
+    try:
+        with override_settings(
+            REDIS_URL=address, REDIS_TIMEOUT=0.2, CACHES={"default": cache, "counters": cache}
+        ):
+            counters.get_redis.cache_clear()
+            started = time.monotonic()
+            assert client.get(LIST_URL).status_code == 200
+            page = client.get(posting.get_absolute_url(), HTTP_USER_AGENT=BROWSER_UA)
+            assert page.status_code == 200 and posting.title in page.content.decode()
+            assert time.monotonic() - started < 20  # seconds, not a worker's timeout or forever
+    finally:
+        hung.close()
+        counters.get_redis.cache_clear()
