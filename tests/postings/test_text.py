@@ -33,6 +33,8 @@ def test_links_are_marked_nofollow_and_noopener():
         ("<script>alert(1)</script>Hello", "<script"),
         ('<img src="x" onerror="alert(1)">', "onerror"),
         ("[click](javascript:alert(1))", "javascript:"),
+        ("[click](JaVaScRiPt:alert(1))", "href="),
+        ("![x](data:image/svg+xml;base64,PHN2Zz4=)", "<img"),
         ('<a href="javascript:alert(1)">click</a>', "javascript:"),
         ('<p style="position:fixed">overlay</p>', "style="),
         ('<iframe src="https://evil.example"></iframe>', "<iframe"),
@@ -87,3 +89,38 @@ def test_a_single_very_long_word_is_still_cut_to_the_limit():
     summary = summarize("<p>" + "x" * 1000 + "</p>", limit=50)
     assert len(summary) <= 50
     assert summary.endswith("…")
+
+
+@pytest.mark.parametrize(
+    "markdown_text",
+    [
+        "[" * 19999,
+        "![" * 9999,
+        "[x" * 9999,
+        "[" * 9999 + "]" * 9999,
+        "term\n: definition\n" * 1500,
+        ">" * 19999 + " deep",
+        "*_" * 9999,
+        "".join("  " * i + "- item\n" for i in range(400)),
+    ],
+    ids=[
+        "brackets",
+        "images",
+        "bracket-x",
+        "balanced",
+        "definitions",
+        "quotes",
+        "emphasis",
+        "lists",
+    ],
+)
+def test_descriptions_built_to_be_slow_or_deep_render_like_any_other(markdown_text):
+    """Pathological input renders in linear time without overflowing the stack (Python-Markdown
+    took most of a minute, or raised RecursionError, on some of these)."""
+    assert render_description(markdown_text) is not None
+
+
+def test_definition_lists_and_footnotes_render():
+    html = render_description("Stack\n: Python and Go\n\nWe ship.[^1]\n\n[^1]: Weekly.")
+    assert "<dt>Stack</dt>" in html and "<dd>Python and Go</dd>" in html
+    assert "Weekly." in html and "<sup" in html
