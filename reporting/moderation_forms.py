@@ -78,17 +78,22 @@ class BulkForm(NoteForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # Any id is acceptable here; the view looks each one up and says which it could not act on.
-        self.fields["postings"].valid_value = lambda value: str(value).isdigit()
+        self.fields["postings"].valid_value = lambda value: (
+            str(value).isascii() and str(value).isdecimal()
+        )
 
 
 def posting_id_from(text: str) -> int | None:
     """The listing a moderator means: its id (“42”, “#42”) or its address on this site, full or
     from the path on. None when it names no listing."""
     text = text.strip()
-    if text.lstrip("#").isdigit():
+    if text.lstrip("#").isascii() and text.lstrip("#").isdecimal():  # not "²": no int()
         return int(text.lstrip("#"))
-    parts = urlparse(text)
-    if parts.netloc and not validate_host(parts.hostname or "", settings.ALLOWED_HOSTS):
+    try:
+        parts = urlparse(text)
+        if parts.netloc and not validate_host(parts.hostname or "", settings.ALLOWED_HOSTS):
+            return None
+    except ValueError:  # "http://[x/": no address at all
         return None
     try:
         match = resolve(parts.path or "/")

@@ -115,6 +115,9 @@ def test_marking_a_duplicate_closes_it_and_points_to_the_other(
         ("elsewhere", "No listing on this site has that address or id"),
         ("not-a-listing", "No listing on this site has that address or id"),
         ("", "Give the other listing's address or id."),
+        ("bracket", "No listing on this site has that address or id"),
+        ("superscript", "No listing on this site has that address or id"),
+        ("huge", "No listing on this site has that address or id"),
     ],
 )
 def test_marking_a_duplicate_refuses_what_is_not_another_listing(
@@ -126,6 +129,9 @@ def test_marking_a_duplicate_refuses_what_is_not_another_listing(
         "elsewhere": "https://elsewhere.example" + posting.get_absolute_url(),
         "not-a-listing": reverse("moderation:queue"),
         "": "",
+        "bracket": "http://[x/",
+        "superscript": "#²",
+        "huge": "9" * 30,
     }[other]
     response = mark(mod_client, posting, given)
     assert any(message in text for text in texts(response))
