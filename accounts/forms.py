@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, SetPasswordForm
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.template.defaultfilters import filesizeformat
 
 from postings.models import Company
@@ -211,3 +212,25 @@ class InviteForm(forms.Form):
 
     def clean_email(self) -> str:
         return normalize_email(self.cleaned_data["email"])
+
+
+class _PasswordCap:
+    """A new password no longer than the log-in form takes (``PASSWORD_MAX_LENGTH``): else one
+    could be set that can never be used, and a huge one costs the hasher."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("old_password", "new_password1", "new_password2"):
+            if name in self.fields:
+                field = self.fields[name]
+                field.max_length = PASSWORD_MAX_LENGTH
+                field.validators.append(MaxLengthValidator(PASSWORD_MAX_LENGTH))
+                field.widget.attrs["maxlength"] = str(PASSWORD_MAX_LENGTH)
+
+
+class NewPasswordForm(_PasswordCap, SetPasswordForm):
+    pass
+
+
+class ChangePasswordForm(_PasswordCap, PasswordChangeForm):
+    pass

@@ -39,7 +39,15 @@ from postings.models import Company
 from postings.permissions import EmployerRequiredMixin, company_of
 
 from . import services
-from .forms import CompanyForm, CurrentLogo, InviteForm, LoginForm, SignupForm
+from .forms import (
+    ChangePasswordForm,
+    CompanyForm,
+    CurrentLogo,
+    InviteForm,
+    LoginForm,
+    NewPasswordForm,
+    SignupForm,
+)
 from .models import Invitation
 
 # Emails we send on request, per visitor (or per user): enough for typos, too few to spam with.
@@ -257,6 +265,7 @@ class PasswordResetView(PlainLabelsMixin, auth_views.PasswordResetView):
 class PasswordResetConfirmView(PlainLabelsMixin, auth_views.PasswordResetConfirmView):
     template_name = "accounts/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password_reset_complete")
+    form_class = NewPasswordForm
 
     def form_valid(self, form):
         response = super().form_valid(form)
@@ -269,6 +278,7 @@ class PasswordResetConfirmView(PlainLabelsMixin, auth_views.PasswordResetConfirm
 class PasswordChangeView(PlainLabelsMixin, auth_views.PasswordChangeView):
     template_name = "accounts/password_change_form.html"
     success_url = reverse_lazy("accounts:password_change_done")
+    form_class = ChangePasswordForm
 
 
 # --- The company -----------------------------------------------------------------------------

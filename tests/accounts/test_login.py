@@ -208,6 +208,19 @@ def test_password_change_with_a_wrong_old_password_is_refused(client, owner):
     assert "old_password" in response.context["form"].errors
 
 
+def test_a_new_password_longer_than_log_in_takes_is_refused(client, owner):
+    client.force_login(owner)
+    huge = "p" * 5000
+    response = client.post(
+        reverse("accounts:password_change"),
+        {"old_password": PASSWORD, "new_password1": huge, "new_password2": huge},
+    )
+    assert response.status_code == 200
+    assert "at most 1024 characters" in str(response.context["form"].errors)
+    owner.refresh_from_db()
+    assert owner.check_password(PASSWORD)
+
+
 def reset_link(client, email: str) -> str:
     response = client.post(reverse("accounts:password_reset"), {"email": email})
     assert response["Location"] == reverse("accounts:password_reset_done")
@@ -230,6 +243,17 @@ def test_password_reset_by_email_sets_a_new_password(client, owner):
     owner.refresh_from_db()
     assert owner.check_password(NEW_PASSWORD)
     assert client.get(path, follow=True).context["validlink"] is False
+
+
+def test_a_reset_password_longer_than_log_in_takes_is_refused(client, owner):
+    path = reset_link(client, owner.email)
+    set_password_url = client.get(path, follow=True).redirect_chain[-1][0]
+    huge = "q" * 3000
+    response = client.post(set_password_url, {"new_password1": huge, "new_password2": huge})
+    assert response.status_code == 200
+    assert "at most 1024 characters" in str(response.context["form"].errors)
+    owner.refresh_from_db()
+    assert owner.check_password(PASSWORD)
 
 
 def test_password_reset_for_an_unknown_email_looks_the_same_and_sends_nothing(client):
