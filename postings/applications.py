@@ -30,7 +30,6 @@ from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
 
 from . import tasks
 from .models import Application, Posting
@@ -67,11 +66,10 @@ class ApplicationRefused(Exception):
 
 class DuplicateApplication(ApplicationRefused):
     def __init__(self, applied_at: datetime | None):
-        self.applied_at = applied_at
-        when = f" on {date_format(timezone.localtime(applied_at), 'F j, Y')}" if applied_at else ""
+        self.applied_at = applied_at  # not shown: anyone can type an address, and learn no more
         super().__init__(
-            f"You already applied to this job{when}. The employer has your application: "
-            "there is no need to send it again."
+            "This email address has already applied to this job. The employer has that "
+            "application: there is no need to send it again."
         )
 
 
