@@ -8,6 +8,7 @@ from django.core.validators import MaxLengthValidator
 from django.template.defaultfilters import filesizeformat
 
 from postings.models import Company
+from postings.text import without_control_characters
 
 from .lockout import normalize_email
 from .models import User
@@ -188,6 +189,12 @@ class CompanyForm(forms.Form):
         help_text="Optional: a square PNG, JPEG, GIF or WebP image, at most 1 MB.",
         widget=LogoInput(attrs={"accept": "image/png,image/jpeg,image/gif,image/webp"}),
     )
+
+    def clean_name(self) -> str:
+        name = without_control_characters(self.cleaned_data["name"]).strip()
+        if not name:
+            raise ValidationError("Enter the company's name.")
+        return name
 
     def service_kwargs(self) -> dict:
         """The cleaned values in the shape company_create/company_update take."""

@@ -172,6 +172,9 @@ class PostingForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        for name, value in cleaned.items():  # a bell or an escape in a city is never meant
+            if isinstance(value, str):
+                cleaned[name] = without_control_characters(value)
         wants_link = cleaned.get("apply_by") == self.ApplyBy.LINK
         if wants_link and not cleaned.get("apply_url") and "apply_url" not in self.errors:
             self.add_error("apply_url", "Give the https:// link where candidates apply.")

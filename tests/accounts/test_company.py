@@ -107,6 +107,16 @@ def test_company_edit_by_role_changes_only_the_editors_own_company(
     assert other_company.name == ("Renamed" if role == "other_company" else "Globex")
 
 
+def test_control_characters_in_a_company_name_are_dropped(client_as, company):
+    owner = client_as("owner")
+    assert owner.post(EDIT, company_data(name="Acme\x07 \x1b[31mWorks")).status_code == 302
+    company.refresh_from_db()
+    assert company.name == "Acme [31mWorks"
+    response = owner.post(EDIT, company_data(name="\x07\x08"))
+    assert response.status_code == 200
+    assert response.context["form"].errors["name"] == ["Enter the company's name."]
+
+
 # --- Creating a company ----------------------------------------------------------------------
 
 

@@ -265,6 +265,14 @@ def test_creating_a_posting_saves_a_draft_for_the_company(employer_client, compa
     assert "<strong>platform</strong>" in posting.description_html
 
 
+def test_control_characters_typed_into_a_posting_are_dropped(employer_client):
+    data = {**GOOD_FORM, "city": "Berlin\x07", "region": "Land\x1b[31m", "title": "Welder\x01"}
+    response = employer_client.post(reverse("employer:posting_create"), data)
+    assert response.status_code == 302
+    posting = Posting.objects.get(title="Welder")
+    assert (posting.city, posting.region) == ("Berlin", "Land[31m")
+
+
 def test_preview_renders_the_description_without_saving(employer_client):
     data = {**GOOD_FORM, "description": "Hello <script>alert(1)</script> **world**",
             "preview": "1"}  # fmt: skip
