@@ -121,6 +121,10 @@ class PostingPreviewView(EmployerRequiredMixin, DetailView):
         context = super().get_context_data(**kwargs)
         posting = self.object
         context["preview"] = True
+        unpublished = (Posting.Status.DRAFT, Posting.Status.PENDING_REVIEW)
+        context["not_public_yet"] = posting.status in unpublished
+        if context["not_public_yet"]:  # as candidates will see it once published, not "closed"
+            posting.status = Posting.Status.PUBLISHED  # this page's copy only: never saved
         context["view_count"] = posting.view_count
         context["share_url"] = self.request.build_absolute_uri(posting.get_absolute_url())
         return context

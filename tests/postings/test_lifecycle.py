@@ -376,6 +376,17 @@ def test_preview_shows_a_draft_to_its_company_only(employer_client, company, cli
     assert client.get(posting.get_absolute_url()).status_code == 404
 
 
+def test_a_drafts_preview_shows_it_as_candidates_will_see_it_published(employer_client, company):
+    posting = DraftPostingFactory(company=company, title="Secret Draft", deadline=None)
+    page = employer_client.get(reverse("employer:posting_preview", args=[posting.pk]))
+    html = page.content.decode()
+    assert "it is not public yet" in html
+    assert "(closed)" not in html and "This job is closed" not in html
+    assert "open, no deadline" in html
+    posting.refresh_from_db()
+    assert posting.status == Posting.Status.DRAFT
+
+
 # --- Review findings: edits keep what happened meanwhile, and change only what changed --------
 
 
