@@ -70,14 +70,17 @@ class PostingFormMixin(EmployerRequiredMixin):
         posting = form.save(commit=False)
         if posting.pk is None:
             posting.company = self.company
-        repost = services.find_repost(
+        # A new role, or a live one, is checked now; a draft when it is published (a draft made by
+        # "Duplicate" may wait, edited, until the role it copies closes).
+        checked = posting.pk is None or posting.status == Posting.Status.PUBLISHED
+        repost = checked and services.find_repost(
             company=self.company,
             title=posting.title,
             city=posting.city,
             country=str(posting.country),
             exclude_pk=posting.pk,
         )
-        if repost is not None:
+        if repost:
             return self.render_to_response(self.get_context_data(form=form, repost=repost))
         was_public = posting.pk is not None and posting.status == Posting.Status.PUBLISHED
         saved = services.posting_save(posting=posting, by=self.request.user)

@@ -325,6 +325,23 @@ def test_creating_the_same_open_role_again_offers_to_extend_it(employer_client, 
     assert Posting.objects.filter(title="Platform Engineer").count() == 1
 
 
+def test_a_duplicated_draft_can_be_edited_and_is_refused_only_when_published(
+    employer_client, company
+):
+    PublishedPostingFactory(company=company, title="Platform Engineer", city="Berlin",
+                            region="", country="DE")  # fmt: skip
+    draft = DraftPostingFactory(company=company, title="Platform Engineer", city="Berlin",
+                                region="", country="DE", deadline=in_days(9))  # fmt: skip
+    data = {**GOOD_FORM, "description": "Edited while the first one is still open."}
+    response = employer_client.post(reverse("employer:posting_edit", args=[draft.pk]), data)
+    assert response.status_code == 302
+    draft.refresh_from_db()
+    assert draft.description == data["description"] and draft.status == Posting.Status.DRAFT
+    employer_client.post(reverse("employer:posting_publish", args=[draft.pk]))
+    draft.refresh_from_db()
+    assert draft.status == Posting.Status.DRAFT  # "already open: extend its deadline instead"
+
+
 def test_actions_run_from_the_dashboard(employer_client, company):
     posting = DraftPostingFactory(company=company, deadline=in_days(5))
     employer_client.post(reverse("employer:posting_publish", args=[posting.pk]))
