@@ -52,7 +52,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.csrf import CsrfViewMiddleware
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, get_urlconf, resolve
 from django.utils import timezone
 
 from jobboard.csrf import get_token
@@ -234,15 +234,29 @@ def _kept_page_of(request: HttpRequest) -> tuple[str, counters.Visit | None] | N
     """The key of the page this request would be served from, and the visit to count with it."""
     if not applies_to(request):
         return None
+    found = _kept_view_at(settings.ROOT_URLCONF, get_urlconf(), request.path_info)
+    if found is None:
+        return None
+    kept_page, kwargs = found
+    visit = kept_page.visit(request, **dict(kwargs)) if kept_page.visit is not None else None
+    return key_for(request, kept_page.kind), visit
+
+
+@lru_cache(maxsize=4096)
+def _kept_view_at(
+    root_urlconf: str, urlconf: str | None, path: str
+) -> tuple[KeptPage, tuple[tuple[str, object], ...]] | None:
+    """The kept pages of the view at this path, and its URL arguments. Remembered for the paths
+    asked for lately: resolving walks the URL patterns, a tenth of a kept page's time. (Keyed by
+    the URLconf too, which tests and per-request urlconfs change.)"""
     try:
-        match = resolve(request.path_info)
+        match = resolve(path, urlconf)
     except Resolver404:
         return None
     kept_page = getattr(getattr(match.func, "view_class", match.func), "kept_page", None)
     if kept_page is None:
         return None
-    visit = kept_page.visit(request, **match.kwargs) if kept_page.visit is not None else None
-    return key_for(request, kept_page.kind), visit
+    return kept_page, tuple(match.kwargs.items())
 
 
 def render_and_keep(
