@@ -274,9 +274,10 @@ def render_and_keep(
     if hasattr(response, "render"):
         response.render()
     if board is not None and response.status_code == 200 and not response.cookies:
-        until = _kept_until(started, list(postings), seconds)
+        shown = list(postings)
+        until = _kept_until(started, shown, seconds)
         if until is not None:
-            _keep(key_for(request, kind), response, list(postings), started, until, board)
+            _keep(key_for(request, kind), response, shown, started, until, board)
     return response
 
 

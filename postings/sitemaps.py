@@ -82,9 +82,6 @@ class PostingSitemap(Sitemap):
     def paginator(self) -> IdRangePages:  # type: ignore[override]
         return IdRangePages(self.items(), self.limit)
 
-    def lastmod(self, posting: Posting) -> datetime:
-        return posting.updated_at or posting.posted_at
-
     def get_latest_lastmod(self) -> datetime | None:
         # The index gives no date per page: finding the latest change among every open listing
         # would read them all, and crawlers read each page's own <lastmod> entries anyway.
@@ -127,7 +124,7 @@ def sitemap_page(
     latest = None
     rows = page.object_list.values_list("pk", "slug", "posted_at", "updated_at")
     for pk, slug, posted_at, updated_at in rows:
-        changed = updated_at or posted_at
+        changed = updated_at or posted_at  # its last change: never edited, its posting
         if latest is None or changed > latest:
             latest = changed
         # Slugs are slugified (ASCII letters, digits, hyphens); escaped all the same.
