@@ -64,7 +64,8 @@ _MARKDOWN.validateLink = lambda url: True  # type: ignore[method-assign]
 
 def render_description(markdown_text: str) -> str:
     rendered = _MARKDOWN.render(markdown_text or "")
-    return sanitize_html(_H1.sub(r"<\1h2\2", rendered))
+    # Without markdown-it's closing line break, as descriptions stored before it were rendered.
+    return sanitize_html(_H1.sub(r"<\1h2\2", rendered)).strip()
 
 
 def summarize(html_text: str, limit: int = 240) -> str:

@@ -134,3 +134,10 @@ def test_definition_lists_and_footnotes_render():
     html = render_description("Stack\n: Python and Go\n\nWe ship.[^1]\n\n[^1]: Weekly.")
     assert "<dt>Stack</dt>" in html and "<dd>Python and Go</dd>" in html
     assert "Weekly." in html and "<sup" in html
+
+
+def test_a_description_renders_without_a_trailing_line_break() -> None:
+    # As descriptions stored before markdown-it were rendered (and the benchmark's data set is).
+    assert render_description("We build things.\n\n- Python\n") == (
+        "<p>We build things.</p>\n<ul>\n<li>Python</li>\n</ul>"
+    )
