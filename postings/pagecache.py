@@ -42,7 +42,7 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
@@ -68,6 +68,9 @@ _PLACEHOLDER = b"\x00csrf\x00"
 # echoed back), never this, its quotes being escaped.
 _FIELD_BEFORE, _FIELD_AFTER = b'name="csrfmiddlewaretoken" value="', b'"'
 _PLACEHOLDER_FIELD = _FIELD_BEFORE + _PLACEHOLDER + _FIELD_AFTER
+# What CSRF's middleware and ``get_token`` note on a request: undone when a kept page asked for
+# is not served after all, and the page renders as for any request.
+_CSRF_META = ("CSRF_COOKIE", "CSRF_COOKIE_NEEDS_UPDATE")
 MESSAGES_COOKIE = "messages"  # django.contrib.messages' CookieStorage
 
 # Status, deadline and last change of a listing, and its company's last change (their
@@ -118,6 +121,11 @@ class Kept:
     content: bytes  # CSRF tokens replaced by the placeholder
     headers: tuple[tuple[str, str], ...]  # those the view set, Content-Type among them
     rendered_at: float  # seconds since 1970: a response that caches may keep says its Age
+    # The content around its CSRF fields, joined by the visitor's own (``_response``).
+    parts: tuple[bytes, ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parts", tuple(self.content.split(_PLACEHOLDER_FIELD)))
 
 
 class _Held:
@@ -203,7 +211,8 @@ class KeptPage:
 
 
 class KeptPageMiddleware:
-    """Serves a kept page ahead of the rest of the middleware, with one Redis round trip.
+    """Serves a kept page ahead of the rest of the middleware, with one Redis round trip, the
+    response made ready while Redis checks the page (``_Asked``).
 
     It comes right after the security and static-file middleware. A kept page is only served to
     a visitor without a session or pending messages (``applies_to``): for them the session,
@@ -220,13 +229,23 @@ class KeptPageMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         found = _kept_page_of(request)
-        if found is not None:
-            kept = _fetch(*found)
+        asked = _ask(*found) if found is not None else None
+        if asked is not None:
+            csrf_before = {name: request.META.get(name) for name in _CSRF_META}
+            self.csrf.process_request(request)  # the visitor's CSRF secret, from their cookie
+            try:  # while Redis works: the page served is most often the version held here
+                ready = _response(request, asked.held) if asked.held is not None else None
+            finally:
+                kept = asked.answer()
             if kept is not None:
-                self.csrf.process_request(request)  # the visitor's CSRF secret, from their cookie
-                response = _response(request, kept)
+                response = ready if kept is asked.held else _response(request, kept)
                 self.csrf.process_response(request, response)
                 return self.frame_options.process_response(request, response)
+            for name, value in csrf_before.items():  # rendered instead: as if never asked
+                if value is None:
+                    request.META.pop(name, None)
+                else:
+                    request.META[name] = value
         return self.get_response(request)
 
 
@@ -281,31 +300,76 @@ def render_and_keep(
     return response
 
 
-def _fetch(key: str, visit: counters.Visit | None) -> Kept | None:
+def _ask(key: str, visit: counters.Visit | None) -> _Asked | None:
+    """Ask Redis for the kept page at ``key``, counting ``visit`` if it is served; None when
+    Redis is away."""
     call = visit.script_call() if visit is not None else None
     keys, args = call if call is not None else ([], [])
     held = _held.get(key)
     try:
-        found = _serve_script(changes.client())(
-            keys=[key, *keys], args=[*args, held.version if held is not None else ""]
+        return _Asked(
+            changes.client(), [key, *keys], [*args, held.version if held is not None else ""], held
         )
     except redis.RedisError:
         logger.exception("kept pages unavailable")
         return None
-    if found is None:
-        return None
-    version, headers, rendered_at, _counted, body = found
-    if not body and held is not None and held.version == version:
-        return held
-    lines = headers.decode().split("\n")
-    kept = Kept(
-        version,
-        zlib.decompress(body),
-        tuple(tuple(line.split(": ", 1)) for line in lines),
-        float(rendered_at),
-    )
-    _held.put(key, kept)
-    return kept
+
+
+class _Asked:
+    """The serving script (``_SERVE``) sent on a connection of the pool; ``answer()`` reads what
+    it found. In between, the worker makes the response ready from the page it holds: Python's
+    work and Redis's overlap instead of one waiting for the other (a web worker waiting on Redis
+    leaves a core idle)."""
+
+    def __init__(
+        self, client: redis.Redis, keys: list[str], args: list[object], held: Kept | None
+    ) -> None:
+        self.client, self.keys, self.args, self.held = client, keys, args, held
+        self.script = _serve_script(client)
+        self.connection = client.connection_pool.get_connection()
+        command = ("EVALSHA", self.script.sha, len(keys), *keys, *args)
+        try:
+            try:
+                self.connection.send_command(*command)
+            except (redis.ConnectionError, redis.TimeoutError):
+                # A connection Redis closed since (a restart): once more, on a new one. Nothing
+                # reached Redis, so nothing was counted.
+                self.connection.send_command(*command)
+        except BaseException:
+            self.client.connection_pool.release(self.connection)
+            raise
+
+    def answer(self) -> Kept | None:
+        """The kept page if it is still true (its visit counted), else None."""
+        try:
+            try:
+                found = self.connection.read_response()
+            finally:  # the connection drops itself on errors that leave an answer unread
+                self.client.connection_pool.release(self.connection)
+        except redis.exceptions.NoScriptError:  # Redis restarted, or its scripts were flushed
+            try:
+                found = self.script(keys=self.keys, args=self.args)  # loads it, then runs it
+            except redis.RedisError:
+                logger.exception("kept pages unavailable")
+                return None
+        except redis.RedisError:
+            logger.exception("kept pages unavailable")
+            return None
+        if found is None:
+            return None
+        version, headers, rendered_at, _counted, body = found
+        key, held = self.keys[0], self.held
+        if not body and held is not None and held.version == version:
+            return held
+        lines = headers.decode().split("\n")
+        kept = Kept(
+            version,
+            zlib.decompress(body),
+            tuple(tuple(line.split(": ", 1)) for line in lines),
+            float(rendered_at),
+        )
+        _held.put(key, kept)
+        return kept
 
 
 @lru_cache(maxsize=4)
@@ -404,9 +468,8 @@ def _keep(
 
 def _response(request: HttpRequest, kept: Kept) -> HttpResponse:
     content = kept.content
-    if _PLACEHOLDER_FIELD in content:
-        field = _FIELD_BEFORE + get_token(request).encode() + _FIELD_AFTER
-        content = content.replace(_PLACEHOLDER_FIELD, field)
+    if len(kept.parts) > 1:
+        content = (_FIELD_BEFORE + get_token(request).encode() + _FIELD_AFTER).join(kept.parts)
     response = HttpResponse(content)
     for name, value in kept.headers:
         response.headers[name] = value

@@ -593,3 +593,94 @@ def test_a_redis_that_hangs_slows_pages_but_never_stops_them(client, settings):
     finally:
         hung.close()
         counters.get_redis.cache_clear()
+
+
+def test_a_kept_page_is_served_and_counted_once_after_redis_forgets_its_scripts(
+    client, redis_client
+):
+    from postings import counters
+
+    posting = PublishedPostingFactory(view_count=0)
+    url = posting.get_absolute_url()
+    client.get(url, HTTP_USER_AGENT=BROWSER_UA, REMOTE_ADDR="10.0.0.1")  # renders and keeps it
+    assert kept(client.get(url, HTTP_USER_AGENT=BROWSER_UA, REMOTE_ADDR="10.0.0.2"))
+    redis_client.script_flush()  # as a Redis restarted with the page still kept would be
+    page = client.get(url, HTTP_USER_AGENT=BROWSER_UA, REMOTE_ADDR="10.0.0.3")
+    assert kept(page) and posting.title in page.content.decode()
+    assert counters.pending_counts([posting.pk], "views")[posting.pk] == 3
+
+
+def test_a_kept_page_is_served_after_redis_closed_the_connection_it_was_asked_on(
+    client, redis_client
+):
+    posting = PublishedPostingFactory()
+    url = posting.get_absolute_url()
+    client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    assert kept(client.get(url, HTTP_USER_AGENT=BROWSER_UA))
+    pool = changes.client().connection_pool
+    connection = pool.get_connection()
+    connection.send_command("CLIENT", "ID")
+    pool.release(connection)
+    redis_client.client_kill_filter(_id=connection.read_response())
+    page = client.get(url, HTTP_USER_AGENT=BROWSER_UA)
+    assert kept(page) and posting.title in page.content.decode()
+
+
+def test_a_failure_while_redis_answers_leaves_its_connection_clean_in_the_pool(client, monkeypatch):
+    first, second = PublishedPostingFactory(), PublishedPostingFactory()
+    for posting in (first, second):
+        client.get(posting.get_absolute_url(), HTTP_USER_AGENT=BROWSER_UA)
+        assert kept(client.get(posting.get_absolute_url(), HTTP_USER_AGENT=BROWSER_UA))
+
+    def fails(request, kept_page):
+        raise RuntimeError("a failure while the script runs")
+
+    pool = changes.client().connection_pool
+    in_use = len(pool._in_use_connections)  # redis-py's own bookkeeping: none may leak
+    with monkeypatch.context() as patched:
+        patched.setattr(pagecache, "_response", fails)
+        with pytest.raises(RuntimeError):
+            client.get(first.get_absolute_url(), HTTP_USER_AGENT=BROWSER_UA)
+    assert len(pool._in_use_connections) == in_use  # its answer read, and back in the pool
+    page = client.get(second.get_absolute_url(), HTTP_USER_AGENT=BROWSER_UA)
+    assert kept(page) and second.title in page.content.decode()
+    assert first.title not in page.content.decode()
+
+
+def test_a_kept_page_found_untrue_is_rendered_as_if_it_had_never_been_asked_for():
+    """The response prepared while Redis checks the page is dropped with the CSRF secret it
+    drew: the page rendered instead sets the cookies a page rendered afresh sets."""
+    gone, never_kept = PublishedPostingFactory(), PublishedPostingFactory()
+    visitor = Client()
+    visitor.get(gone.get_absolute_url(), HTTP_USER_AGENT=BROWSER_UA)
+    assert kept(visitor.get(gone.get_absolute_url(), HTTP_USER_AGENT=BROWSER_UA))  # held here
+    Posting.objects.filter(pk__in=[gone.pk, never_kept.pk]).update(status=Posting.Status.REMOVED)
+    page = Client().get(gone.get_absolute_url(), HTTP_USER_AGENT=BROWSER_UA)
+    fresh = Client().get(never_kept.get_absolute_url(), HTTP_USER_AGENT=BROWSER_UA)
+    assert page.status_code == fresh.status_code == 410 and not kept(page)
+    assert sorted(page.cookies) == sorted(fresh.cookies)
+    assert page.get("Vary") == fresh.get("Vary")
+
+
+def test_a_kept_page_is_asked_again_on_a_new_connection_when_sending_fails(client, monkeypatch):
+    """Redis closing a pooled connection between the pool's check and the send: nothing reached
+    it, so the script is sent once more, on a new connection, and the visit counted once."""
+    from postings import counters
+
+    posting = PublishedPostingFactory(view_count=0)
+    url = posting.get_absolute_url()
+    client.get(url, HTTP_USER_AGENT=BROWSER_UA, REMOTE_ADDR="10.0.0.1")
+    connection_class = changes.client().connection_pool.connection_class
+    send, failed = connection_class.send_command, []
+
+    def closed_once(self, *args, **kwargs):
+        if not failed and args[0] == "EVALSHA":
+            failed.append(args)
+            self.disconnect()
+            raise counters.redis.ConnectionError("Connection closed by server.")
+        return send(self, *args, **kwargs)
+
+    monkeypatch.setattr(connection_class, "send_command", closed_once)
+    page = client.get(url, HTTP_USER_AGENT=BROWSER_UA, REMOTE_ADDR="10.0.0.2")
+    assert failed and kept(page)
+    assert counters.pending_counts([posting.pk], "views")[posting.pk] == 2
