@@ -42,7 +42,7 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
@@ -118,14 +118,16 @@ return {page[2], page[3], page[4], counted, body}
 @dataclass(frozen=True)
 class Kept:
     version: bytes
-    content: bytes  # CSRF tokens replaced by the placeholder
+    content: InitVar[bytes]  # CSRF tokens replaced by the placeholder
     headers: tuple[tuple[str, str], ...]  # those the view set, Content-Type among them
     rendered_at: float  # seconds since 1970: a response that caches may keep says its Age
-    # The content around its CSRF fields, joined by the visitor's own (``_response``).
+    # The content around its CSRF fields, which ``_response`` joins with the visitor's own.
     parts: tuple[bytes, ...] = field(init=False, repr=False)
+    size: int = field(init=False)  # bytes of content
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "parts", tuple(self.content.split(_PLACEHOLDER_FIELD)))
+    def __post_init__(self, content: bytes) -> None:
+        object.__setattr__(self, "parts", tuple(content.split(_PLACEHOLDER_FIELD)))
+        object.__setattr__(self, "size", len(content))
 
 
 class _Held:
@@ -149,14 +151,14 @@ class _Held:
     def put(self, key: str, kept: Kept) -> None:
         with self.lock:
             old = self.pages.pop(key, None)
-            self.size -= len(old.content) if old is not None else 0
-            if len(kept.content) > self.limit:
+            self.size -= old.size if old is not None else 0
+            if kept.size > self.limit:
                 return
             self.pages[key] = kept
-            self.size += len(kept.content)
+            self.size += kept.size
             while self.size > self.limit:
                 _key, dropped = self.pages.popitem(last=False)
-                self.size -= len(dropped.content)
+                self.size -= dropped.size
 
 
 HELD_BYTES = 8 * 1024 * 1024  # a few hundred pages: a web worker's memory stays well in bounds
@@ -467,7 +469,7 @@ def _keep(
 
 
 def _response(request: HttpRequest, kept: Kept) -> HttpResponse:
-    content = kept.content
+    content = kept.parts[0]
     if len(kept.parts) > 1:
         content = (_FIELD_BEFORE + get_token(request).encode() + _FIELD_AFTER).join(kept.parts)
     response = HttpResponse(content)
