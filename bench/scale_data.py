@@ -824,10 +824,12 @@ def vacuum_postings(conn: psycopg.Connection) -> float:
         if visible >= 0.99:
             return visible
         time.sleep(1)
-    raise RuntimeError(
-        f"VACUUM marked only {visible:.1%} of the postings' pages all-visible: is a"
-        " transaction holding back the xmin horizon?"
+    log(
+        f"  warning: VACUUM marked only {visible:.1%} of the postings' pages all-visible (is a"
+        " transaction in this database holding back the xmin horizon?): the list's SQL will"
+        " read the table, not its indexes alone"
     )
+    return visible
 
 
 def vacuum(dsn: str) -> float:
