@@ -45,3 +45,27 @@ def test_reporting_works_without_javascript(browser, live_server):
     expect(page.get_by_role("heading", level=1)).to_have_text(THANKS)
     assert Report.objects.get().reason == "closed"
     context.close()
+
+
+def test_a_visitor_reports_a_listing_from_a_kept_page(browser, live_server, page, monkeypatch):
+    """The page someone else's visit kept, served with this visitor's own CSRF token."""
+    from postings import pagecache
+
+    posting = PublishedPostingFactory(title="Seen Before")
+    someone = browser.new_context(base_url=live_server.url)
+    someone.new_page().goto(posting.get_absolute_url())  # rendered, and kept
+    someone.close()
+    served, respond = [], pagecache._response
+
+    def recorded(request, kept):
+        served.append(request.path)
+        return respond(request, kept)
+
+    monkeypatch.setattr(pagecache, "_response", recorded)
+    page.goto(posting.get_absolute_url())
+    assert served == [posting.get_absolute_url()]
+    page.get_by_text("Report this job", exact=True).last.click()
+    page.get_by_label("Closed (the job is no longer open)").check()
+    page.get_by_role("button", name="Send report").click()
+    expect(page.get_by_role("status").filter(has_text=THANKS)).to_be_visible()
+    assert Report.objects.get().reason == "closed"
