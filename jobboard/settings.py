@@ -137,6 +137,9 @@ AUTH_USER_MODEL = "accounts.User"
 # millisecond): a Redis that hangs costs a page this long per call, never a worker's whole
 # timeout. Pages render without it (counts live, nothing kept).
 REDIS_TIMEOUT = env.float("REDIS_TIMEOUT", default=0.5)
+# After a call to Redis times out, each process leaves that Redis alone this many seconds (calls
+# fail at once, as with Redis down), then asks again: one wait per pause, not one per call.
+REDIS_BACKOFF_SECONDS = env.float("REDIS_BACKOFF_SECONDS", default=10.0)
 
 if REDIS_URL:
     _redis_cache = {

@@ -32,6 +32,8 @@ from django.utils import timezone
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from jobboard import redis_breaker
+
 from .models import Posting, ViewCountFlush
 
 logger = logging.getLogger(__name__)
@@ -56,9 +58,11 @@ def get_redis() -> redis.Redis | None:
     if not settings.REDIS_URL:
         return None
     # One quick retry (a pooled connection that a Redis restart closed), never seconds of backoff:
-    # the pages that use this client render without it rather than wait for it.
+    # the pages that use this client render without it rather than wait for it; and after a
+    # timeout, none for a while (``redis_breaker``).
     return redis.Redis.from_url(
         settings.REDIS_URL,
+        connection_class=redis_breaker.connection_class(settings.REDIS_URL),
         socket_timeout=settings.REDIS_TIMEOUT,
         socket_connect_timeout=settings.REDIS_TIMEOUT,
         retry=Retry(NoBackoff(), 1),

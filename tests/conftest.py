@@ -21,6 +21,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.cache import caches
 
+from jobboard import redis_breaker
 from postings import counters
 
 pytest_plugins = ["tests.worker", "tests.source_server"]
@@ -122,7 +123,9 @@ def _fast_password_hashing(settings):
 
 @pytest.fixture(autouse=True)
 def clean_slate():
-    """Every test starts with an empty cache, no buffered counts and the same factory data."""
+    """Every test starts with an empty cache, no buffered counts, no Redis left paused after a
+    timeout, and the same factory data."""
+    redis_breaker.resume_all()
     counters.get_redis.cache_clear()
     clear_caches()
     delete_counter_keys()
@@ -131,6 +134,7 @@ def clean_slate():
     clear_caches()
     delete_counter_keys()
     counters.get_redis.cache_clear()
+    redis_breaker.resume_all()
 
 
 @pytest.fixture
