@@ -236,19 +236,23 @@ class KeptPageMiddleware:
             csrf_before = {name: request.META.get(name) for name in _CSRF_META}
             self.csrf.process_request(request)  # the visitor's CSRF secret, from their cookie
             try:  # while Redis works: the page served is most often the version held here
-                ready = _response(request, asked.held) if asked.held is not None else None
+                ready = self._respond(request, asked.held) if asked.held is not None else None
             finally:
                 kept = asked.answer()
             if kept is not None:
-                response = ready if kept is asked.held else _response(request, kept)
-                self.csrf.process_response(request, response)
-                return self.frame_options.process_response(request, response)
+                return ready if kept is asked.held else self._respond(request, kept)
             for name, value in csrf_before.items():  # rendered instead: as if never asked
                 if value is None:
                     request.META.pop(name, None)
                 else:
                     request.META[name] = value
         return self.get_response(request)
+
+
+    def _respond(self, request: HttpRequest, kept: Kept) -> HttpResponse:
+        response = _response(request, kept)
+        self.csrf.process_response(request, response)
+        return self.frame_options.process_response(request, response)
 
 
 def _kept_page_of(request: HttpRequest) -> tuple[str, counters.Visit | None] | None:
