@@ -816,7 +816,9 @@ def vacuum_postings(conn: psycopg.Connection) -> float:
         time.sleep(0.05)
     visible = 0.0
     for _attempt in range(3):
-        conn.execute("VACUUM postings_posting")
+        # Index cleanup even for a few dead rows (an earlier run's counter flushes): VACUUM
+        # skips it for under 2 % of pages, and leaves those pages not all-visible.
+        conn.execute("VACUUM (INDEX_CLEANUP ON) postings_posting")
         (visible,) = conn.execute(
             "SELECT relallvisible::float / greatest(relpages, 1) FROM pg_class"
             " WHERE oid = 'postings_posting'::regclass"
@@ -826,8 +828,8 @@ def vacuum_postings(conn: psycopg.Connection) -> float:
         time.sleep(1)
     log(
         f"  warning: VACUUM marked only {visible:.1%} of the postings' pages all-visible (is a"
-        " transaction in this database holding back the xmin horizon?): the list's SQL will"
-        " read the table, not its indexes alone"
+        " transaction in this database holding back the xmin horizon?): the list's SQL reads"
+        " the table for the rest"
     )
     return visible
 
