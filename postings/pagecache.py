@@ -248,7 +248,6 @@ class KeptPageMiddleware:
                     request.META[name] = value
         return self.get_response(request)
 
-
     def _respond(self, request: HttpRequest, kept: Kept) -> HttpResponse:
         response = _response(request, kept)
         self.csrf.process_response(request, response)
