@@ -7,6 +7,7 @@ leaves that server alone for ``REDIS_BACKOFF_SECONDS``: every call to it fails a
 ``redis.ConnectionError``, which the pages already take as "Redis is away" (they render without
 it, as with Redis down). The first call after the pause asks again, and pauses again if it times
 out too. Each process keeps its own pause; one timeout costs it one wait, not one per call.
+The calls not made are left out of the log (``QuietWhilePaused``, on the console handler).
 
 A refused connection fails at once anyway and pauses nothing; neither do Redis's own errors.
 Used by the Django cache (``jobboard/cache.py``) and the counters' client
@@ -29,6 +30,18 @@ logger = logging.getLogger(__name__)
 
 _paused_until: dict[str, float] = {}  # server -> time.monotonic() until which it is not asked
 _lock = threading.Lock()
+
+
+class Paused(redis.ConnectionError):
+    """A call not made: its Redis timed out lately."""
+
+
+class QuietWhilePaused(logging.Filter):
+    """Leaves out the log records of calls not made during a pause (the pause itself was logged
+    once): else every page would log each of its calls, with a traceback, for the whole pause."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], Paused))
 
 
 def paused(server: str) -> bool:
@@ -60,9 +73,7 @@ class _Breaker:
 
     def _check(self) -> None:
         if paused(self._server()):
-            raise redis.ConnectionError(
-                f"Redis at {self._server()} timed out lately: not asked for a while"
-            )
+            raise Paused(f"Redis at {self._server()} timed out lately: not asked for a while")
 
     def connect(self) -> Any:
         self._check()

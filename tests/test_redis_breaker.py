@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 import time
 
 import pytest
@@ -95,3 +96,38 @@ def test_each_kind_of_redis_url_keeps_its_connection_kind(url, expected):
     pool = redis.ConnectionPool.from_url(url, connection_class=redis_breaker.connection_class(url))
     assert pool.connection_class is expected
     assert issubclass(expected, redis.connection.AbstractConnection)
+
+
+def test_calls_not_made_during_a_pause_are_left_out_of_the_log(hung, settings):
+    import logging
+
+    settings.REDIS_BACKOFF_SECONDS = 60
+    client = client_of(hung.url)
+    with pytest.raises(redis.TimeoutError):
+        client.get("key")
+    records = []
+    for call in (client.get, client.delete):
+        try:
+            call("key")
+        except redis.ConnectionError:
+            records.append(
+                logging.getLogger("postings").makeRecord(
+                    "postings", logging.ERROR, __file__, 1, "unavailable", (), sys.exc_info()
+                )
+            )
+    other = logging.getLogger("postings").makeRecord(
+        "postings",
+        logging.ERROR,
+        __file__,
+        1,
+        "down",
+        (),
+        (redis.ConnectionError, redis.ConnectionError("refused"), None),
+    )
+    console = next(
+        handler
+        for handler in logging.getLogger().handlers
+        if any(isinstance(f, redis_breaker.QuietWhilePaused) for f in handler.filters)
+    )
+    assert len(records) == 2 and not any(console.filter(record) for record in records)
+    assert console.filter(other)  # a Redis that is down is still logged, call by call
