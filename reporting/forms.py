@@ -5,13 +5,28 @@ from urllib.parse import urlparse
 from django import forms
 from django.conf import settings
 from django.http.request import validate_host
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, ResolverMatch, resolve
 
 from postings.models import Posting
 
 from .models import Report
 
 MAX_DETAILS = 2000
+# A listing's own page, whose address a visitor copies: its full address or the short one.
+LISTING_PAGES = {("postings", "detail"), ("postings", "short")}
+
+
+def page_on_this_site(address: str) -> ResolverMatch | None:
+    """The page an address someone pasted names, when it is one of this site's: its full address
+    (any of ``ALLOWED_HOSTS``) or from the path on. None for another site's address, one that
+    names no page, or no address at all ("http://[x/")."""
+    try:
+        parts = urlparse(address.strip())
+        if parts.netloc and not validate_host(parts.hostname or "", settings.ALLOWED_HOSTS):
+            return None
+        return resolve(parts.path or "/")
+    except (ValueError, Resolver404):
+        return None
 
 
 class ReportForm(forms.Form):
@@ -54,20 +69,9 @@ class ReportForm(forms.Form):
         link = self.cleaned_data["duplicate_of"].strip()
         if not link:
             return None
-        match = None
-        try:
-            parts = urlparse(link)
-            on_this_site = not parts.netloc or validate_host(
-                parts.hostname or "", settings.ALLOWED_HOSTS
-            )
-        except ValueError:  # "http://[x/": no address at all
-            parts, on_this_site = None, False
-        if on_this_site:
-            try:
-                match = resolve(parts.path or "/")
-            except Resolver404:
-                match = None
-        pk = match.kwargs.get("pk") if match and match.url_name in ("detail", "short") else None
+        match = page_on_this_site(link)
+        listing = match is not None and (match.namespace, match.url_name) in LISTING_PAGES
+        pk = match.kwargs.get("pk") if listing else None
         other = Posting.objects.public().filter(pk=pk).first() if pk else None
         if other is None:
             raise forms.ValidationError(

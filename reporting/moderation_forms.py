@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import urlparse
 
 from django import forms
-from django.conf import settings
 from django.db.models import Q
-from django.http.request import validate_host
-from django.urls import Resolver404, resolve
 from django.utils import timezone
 
 from postings.models import Posting
 
+from .forms import LISTING_PAGES, page_on_this_site
 from .models import Report
 
 AGES = {"day": timedelta(days=1), "week": timedelta(days=7)}
@@ -89,20 +86,9 @@ def posting_id_from(text: str) -> int | None:
     text = text.strip()
     if text.lstrip("#").isascii() and text.lstrip("#").isdecimal():  # not "²": no int()
         return int(text.lstrip("#"))
-    try:
-        parts = urlparse(text)
-        if parts.netloc and not validate_host(parts.hostname or "", settings.ALLOWED_HOSTS):
-            return None
-    except ValueError:  # "http://[x/": no address at all
-        return None
-    try:
-        match = resolve(parts.path or "/")
-    except Resolver404:
-        return None
-    if match.url_name in ("detail", "short", "posting") and match.namespace in (
-        "postings",
-        "moderation",
-    ):
+    match = page_on_this_site(text)
+    pages = {*LISTING_PAGES, ("moderation", "posting")}  # or its moderation page
+    if match is not None and (match.namespace, match.url_name) in pages:
         return match.kwargs.get("pk")
     return None
 

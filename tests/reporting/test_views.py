@@ -75,6 +75,9 @@ def test_with_javascript_the_answer_is_json_for_the_page_to_show_in_place(client
          "not the address of a listing"),
         ({"reason": "duplicated", "duplicate_of": "http://[1:2]:80/"}, "duplicate_of",
          "not the address of a listing"),
+        # A page of this site naming a listing, but not the listing's own page.
+        ({"reason": "duplicated", "duplicate_of": "/moderation/postings/1/"}, "duplicate_of",
+         "not the address of a listing"),
     ],
 )  # fmt: skip
 def test_bad_input_gets_a_clear_message_and_keeps_what_was_typed(client, data, field, message):
