@@ -63,6 +63,11 @@ class Report(models.Model):
     # A salted hash of the visitor's address and browser: enough to count distinct reporters,
     # never the address itself.
     reporter = models.CharField(max_length=64)
+    # Salted hashes of the reporter's network (IPv4 /24, IPv6 /48) and browser (user agent), for
+    # the safety net to tell many people from one person with several addresses (safety_net.py).
+    # Empty on reports filed before they were kept, and on reports the system files.
+    network = models.CharField(max_length=64, blank=True)
+    agent = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField(auto_now_add=True)
     handled_at = models.DateTimeField(null=True, blank=True)
@@ -91,7 +96,14 @@ class Report(models.Model):
                 condition=Q(status="open") | Q(handled_at__isnull=False),
             ),
         ]
-        indexes = [models.Index("status", "posting", name="report_open_by_posting")]
+        indexes = [
+            models.Index("status", "posting", name="report_open_by_posting"),
+            # The safety net's look-ups: a reporter's or network's dismissed reports, and one
+            # browser's reports across listings.
+            models.Index("reporter", "status", name="report_by_reporter"),
+            models.Index("network", "status", name="report_by_network"),
+            models.Index("agent", "created_at", name="report_by_agent"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_reason_display()} report on posting {self.posting_id}"
@@ -112,6 +124,7 @@ class ModerationAction(models.Model):
         REJECT = "reject", "Rejected the listing"
         VERIFY_COMPANY = "verify_company", "Verified the company"
         AUTO_HIDE = "auto_hide", "Safety net hid the listing"
+        NET_ALERT = "net_alert", "Safety net alerted moderators"
 
     kind = models.CharField(max_length=30, choices=Kind.choices)
     posting = models.ForeignKey(
@@ -151,10 +164,13 @@ class ModerationAction(models.Model):
 
 
 class DigestState(models.Model):
-    """One row: when moderators last got a digest, and the last report it covered."""
+    """One row: when moderators last got a digest, the last report it covered, and the last
+    safety-net alert they were sent."""
 
     last_sent_at = models.DateTimeField(null=True, blank=True)
     last_report_id = models.BigIntegerField(default=0)
+    # The last safety-net action (auto_hide or net_alert) moderators were emailed about at once.
+    last_alert_action_id = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"digest up to report {self.last_report_id}"

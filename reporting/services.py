@@ -4,7 +4,7 @@ keyboard, so every step it takes is written to the same audit log as a moderator
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -13,12 +13,13 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from postings.counters import address_hash, client_ip
 from postings.duplicates import likely_duplicates
 from postings.freshness import recheck_soon
 from postings.models import Company, Posting
 
+from . import safety_net
 from .models import ModerationAction, Report
+from .tasks import send_safety_net_alerts
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ def report_submit(
     posting: Posting,
     reason: str,
     reporter: str,
+    network: str = "",
+    agent: str = "",
     details: str = "",
     duplicate_of: Posting | None = None,
     email: str = "",
@@ -40,6 +43,8 @@ def report_submit(
                 posting=posting,
                 reason=reason,
                 reporter=reporter,
+                network=network,
+                agent=agent,
                 details=details.strip(),
                 duplicate_of=duplicate_of if reason == Report.Reason.DUPLICATED else None,
                 email=email.strip().lower(),
@@ -122,46 +127,60 @@ def report_likely_duplicate(*, posting_id: int) -> Report | None:
     return report
 
 
-def reporter_of(request) -> str:
-    """Who reports, for counting distinct reporters: a salted hash of the address alone, so a
-    visitor cannot become several reporters by switching browsers. Never the raw address."""
-    return address_hash(client_ip(request))
-
-
-def distinct_dangerous_reporters(*, posting: Posting, now: datetime | None = None) -> int:
-    since = (now or timezone.now()) - timedelta(hours=24)
-    return (
-        Report.objects.filter(posting=posting, reason__in=Report.DANGEROUS, created_at__gte=since)
-        .values("reporter")
-        .distinct()
-        .count()
-    )
-
-
 @transaction.atomic
 def safety_net_check(*, posting: Posting, now: datetime | None = None) -> bool:
-    """Hide a listing pending review once N distinct visitors reported it as fake or unsafe
-    within 24 hours (N = settings.SAFETY_NET_REPORTS). Returns whether it hid the listing."""
-    reporters = distinct_dangerous_reporters(posting=posting, now=now)
-    if reporters < settings.SAFETY_NET_REPORTS:
-        return False
+    """Weigh the listing's fake/unsafe reports (safety_net.assess) once SAFETY_NET_REPORTS
+    distinct visitors made them within 24 hours. Then moderators are alerted at once, and the
+    listing is hidden pending review only if it is public, its company is not verified and the
+    reports weigh as much as its threshold. Returns whether it hid the listing."""
+    now = now or timezone.now()
+    # The listing's lock makes reports on it take turns here: one hide, one alert.
     posting = Posting.objects.select_for_update().select_related("company").get(pk=posting.pk)
     if posting.status != Posting.Status.PUBLISHED:
         return False  # already hidden, closed or removed: nothing more to do
-    posting.status = Posting.Status.PENDING_REVIEW
-    posting.save(update_fields=["status", "modified_at"])
-    ModerationAction.objects.create(
-        kind=ModerationAction.Kind.AUTO_HIDE,
+    assessment = safety_net.assess(posting=posting, now=now)
+    if not assessment.trips:
+        return False
+    company = posting.company
+    if assessment.warrants_hiding and not company.is_verified:
+        posting.status = Posting.Status.PENDING_REVIEW
+        posting.save(update_fields=["status", "modified_at"])
+        ModerationAction.objects.create(
+            kind=ModerationAction.Kind.AUTO_HIDE,
+            posting=posting,
+            company=company,
+            note=f"{assessment.summary()} Hidden until a moderator reviews it."[:1000],
+        )
+        logger.warning("safety net hid posting %s: %s", posting.pk, assessment.summary())
+        transaction.on_commit(lambda: notify_members_listing_hidden(posting_id=posting.pk))
+        transaction.on_commit(_queue_safety_net_alerts, robust=True)
+        return True
+    alerted = ModerationAction.objects.filter(
         posting=posting,
-        company=posting.company,
-        note=(
-            f"{reporters} different visitors reported it as fake or unsafe within 24 hours; "
-            "hidden until a moderator reviews it."
-        ),
+        kind__in=safety_net.ALERT_KINDS,
+        created_at__gte=now - safety_net.WINDOW,
+    ).exists()
+    if alerted:
+        return False  # moderators know already; the listing's page lists the later reports
+    if company.is_verified:
+        outcome = "Not hidden: the company is verified, so only a moderator may hide it."
+    else:
+        outcome = "Not hidden: the reports weigh less than the threshold."
+    ModerationAction.objects.create(
+        kind=ModerationAction.Kind.NET_ALERT,
+        posting=posting,
+        company=company,
+        note=f"{assessment.summary()} {outcome}"[:1000],
     )
-    logger.warning("safety net hid posting %s after %s reports", posting.pk, reporters)
-    transaction.on_commit(lambda: notify_members_listing_hidden(posting_id=posting.pk))
-    return True
+    logger.warning("safety net alerted moderators to posting %s", posting.pk)
+    transaction.on_commit(_queue_safety_net_alerts, robust=True)
+    return False
+
+
+def _queue_safety_net_alerts() -> None:
+    # Queued with a robust on_commit: a queue that is away must not fail the visitor's report
+    # (Django logs the error; the next digest run sends the alert instead).
+    send_safety_net_alerts.delay()
 
 
 def notify_members_listing_hidden(*, posting_id: int) -> int:

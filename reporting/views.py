@@ -13,7 +13,7 @@ from django_ratelimit.core import is_ratelimited
 from postings.counters import client_ip, visitor_fingerprint
 from postings.models import Posting
 
-from . import services
+from . import safety_net, services
 from .forms import ReportForm
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def report_posting(request: HttpRequest, pk: int) -> HttpResponse:
     services.report_submit(
         posting=posting,
         reason=data["reason"],
-        reporter=services.reporter_of(request),
+        **safety_net.report_origin(request),
         details=data["details"],
         duplicate_of=data["duplicate_of"],
         email=data["email"],

@@ -45,15 +45,24 @@ def test_a_duplicate_link_is_kept_only_for_duplicate_reports(posting):
         Report.objects.filter(pk=other.pk).update(duplicate_of=original)
 
 
+def spread(report_and_created, minutes_ago: int):
+    """Move a report back in time, as if filed ``minutes_ago``: independent people report
+    minutes or hours apart, not within the same second."""
+    report, _ = report_and_created
+    Report.objects.filter(pk=report.pk).update(
+        created_at=timezone.now() - timedelta(minutes=minutes_ago)
+    )
+
+
 def test_the_safety_net_hides_a_listing_after_n_distinct_reporters(posting, settings):
     settings.SAFETY_NET_REPORTS = 3
-    report(posting, "v1", reason="fake")
-    report(posting, "v1", reason="unsafe")  # the same visitor again: still one reporter
-    report(posting, "v2", reason="inaccurate")  # not a dangerous reason
+    spread(report(posting, "v1", reason="fake", network="n1"), 50)
+    spread(report(posting, "v1", reason="unsafe", network="n1"), 45)  # still one reporter
+    spread(report(posting, "v2", reason="inaccurate", network="n2"), 40)  # not dangerous
     posting.refresh_from_db()
     assert posting.status == Posting.Status.PUBLISHED
-    report(posting, "v2", reason="unsafe")
-    report(posting, "v3", reason="fake")
+    spread(report(posting, "v2", reason="unsafe", network="n2"), 30)
+    report(posting, "v3", reason="fake", network="n3")
     posting.refresh_from_db()
     assert posting.status == Posting.Status.PENDING_REVIEW
     assert not Posting.objects.open().filter(pk=posting.pk).exists()
@@ -68,8 +77,8 @@ def test_the_safety_net_emails_the_companys_members(
     owner = get_user_model().objects.create_user(email="owner@example.com", password="x" * 20)
     Membership.objects.create(company=posting.company, user=owner, role="owner")
     with django_capture_on_commit_callbacks(execute=True):
-        report(posting, "v1")
-        report(posting, "v2")
+        spread(report(posting, "v1", network="n1"), 30)
+        report(posting, "v2", network="n2")
     assert [m.to for m in mail.outbox] == [["owner@example.com"]]
     assert posting.title in mail.outbox[0].subject
     assert "/employer/" in mail.outbox[0].body
@@ -77,11 +86,12 @@ def test_the_safety_net_emails_the_companys_members(
 
 def test_reports_older_than_a_day_do_not_trip_the_safety_net(posting, settings):
     settings.SAFETY_NET_REPORTS = 2
-    old, _ = report(posting, "v1")
+    old, _ = report(posting, "v1", network="n1")
     Report.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=25))
-    report(posting, "v2")
+    report(posting, "v2", network="n2")
     posting.refresh_from_db()
     assert posting.status == Posting.Status.PUBLISHED
+    assert not ModerationAction.objects.exists()
 
 
 def test_the_safety_net_acts_once(posting, settings):
