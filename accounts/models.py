@@ -53,6 +53,11 @@ class User(AbstractUser):
     def is_email_verified(self) -> bool:
         return self.email_verified_at is not None
 
+    @property
+    def is_moderator(self) -> bool:
+        """May work the moderation queue: the "Moderators" group's permission (superusers too)."""
+        return self.has_perm("reporting.moderate")
+
 
 class Invitation(models.Model):
     """An owner's invitation for a colleague to join their company, sent as a signed link."""

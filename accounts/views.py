@@ -64,13 +64,21 @@ LOGO_MAX_AGE = 60 * 60
 LOGO_VERSIONED_MAX_AGE = 60 * 60 * 24 * 365
 
 
-def home_url() -> str:
-    """Where a logged-in employer starts: the dashboard (LOGIN_REDIRECT_URL), or the company
-    page should the dashboard not be there."""
+def home_url(user=None) -> str:
+    """Where a logged-in user starts: a moderator without a company at the moderation queue;
+    everyone else at the employer dashboard (LOGIN_REDIRECT_URL), or the company page should the
+    dashboard not be there."""
+    if user is not None and is_moderator_only(user):
+        return reverse("moderation:queue")
     try:
         return reverse(settings.LOGIN_REDIRECT_URL)
     except NoReverseMatch:
         return reverse("accounts:company")
+
+
+def is_moderator_only(user) -> bool:
+    """A moderator who is not also an employer: no company to tell us about, no jobs to post."""
+    return user.is_authenticated and user.is_moderator and company_of(user) is None
 
 
 def site_url(request: HttpRequest) -> str:
@@ -130,7 +138,7 @@ class SignupView(PlainLabelsMixin, FormView):
 
     def dispatch(self, request, *args, **kwargs):
         if request.user.is_authenticated:
-            return redirect(home_url())
+            return redirect(home_url(request.user))
         return super().dispatch(request, *args, **kwargs)
 
     def invitation(self) -> Invitation | None:
@@ -194,7 +202,7 @@ class VerifyEmailView(View):
                 {
                     "error": str(error),
                     "used": isinstance(error, services.LinkUsed),
-                    "continue_url": home_url(),
+                    "continue_url": home_url(request.user),
                 },
                 status=400,
             )
@@ -203,7 +211,7 @@ class VerifyEmailView(View):
         return TemplateResponse(
             request,
             "accounts/verify_email.html",
-            {"verified_user": user, "continue_url": home_url()},
+            {"verified_user": user, "continue_url": home_url(request.user)},
         )
 
 
@@ -211,7 +219,7 @@ class ResendVerificationView(LoginRequiredMixin, View):
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        back = safe_next(request, home_url())
+        back = safe_next(request, home_url(request.user))
         if request.user.is_email_verified:
             messages.info(request, "Your email address is already verified.")
         elif over_rate(request, group="resend", rate=RESEND_RATE, by_user=True):
@@ -241,7 +249,7 @@ class LoginView(PlainLabelsMixin, auth_views.LoginView):
     redirect_authenticated_user = True
 
     def get_default_redirect_url(self) -> str:
-        return home_url()
+        return home_url(self.request.user)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -443,7 +451,7 @@ class InvitationView(View):
             context = {"invitation": invitation, "token": token, "refused": error.messages}
             return TemplateResponse(request, self.template_name, context, status=400)
         messages.success(request, f"You have joined {invitation.company.name}.")
-        return redirect(home_url())
+        return redirect(home_url(request.user))
 
 
 # --- Logos -----------------------------------------------------------------------------------

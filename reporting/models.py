@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Count, F, Max, Q
 
 from postings.models import Company, Posting
 
@@ -174,3 +174,38 @@ class DigestState(models.Model):
 
     def __str__(self) -> str:
         return f"digest up to report {self.last_report_id}"
+
+
+# The two queues of listings out of sight (pending review), told apart by the audit log: a listing
+# hidden (by a moderator or the safety net) since its last approval or rejection is "hidden after
+# reports"; every other one is "waiting for approval" (an unverified company's new listing or
+# edit, or a suspended company's listing).
+HIDDEN_KINDS = (ModerationAction.Kind.HIDE, ModerationAction.Kind.AUTO_HIDE)
+REVIEWED_KINDS = (ModerationAction.Kind.APPROVE, ModerationAction.Kind.REJECT)
+
+
+def postings_pending_review() -> models.QuerySet[Posting]:
+    """Listings pending review with when they were last hidden and last reviewed, and their
+    open reports."""
+    return Posting.objects.filter(status=Posting.Status.PENDING_REVIEW).annotate(
+        last_hidden=Max(
+            "moderation_log__created_at", filter=Q(moderation_log__kind__in=HIDDEN_KINDS)
+        ),
+        last_reviewed=Max(
+            "moderation_log__created_at", filter=Q(moderation_log__kind__in=REVIEWED_KINDS)
+        ),
+        open_reports=Count("reports", filter=Q(reports__status="open"), distinct=True),
+    )
+
+
+def postings_hidden_after_reports() -> models.QuerySet[Posting]:
+    return postings_pending_review().filter(
+        Q(last_reviewed__isnull=True) | Q(last_hidden__gt=F("last_reviewed")),
+        last_hidden__isnull=False,
+    )
+
+
+def postings_waiting_for_approval() -> models.QuerySet[Posting]:
+    return postings_pending_review().filter(
+        Q(last_hidden__isnull=True) | Q(last_reviewed__gt=F("last_hidden"))
+    )

@@ -1,6 +1,6 @@
-"""The moderators' pages: the queue of reported listings, one listing's history, the approval
-queue, and the actions they take. Every action is a POST with a note and goes through a service
-in services.py, which writes the audit row."""
+"""The moderators' pages: the queue of reported listings, one listing's history, the queues of
+listings hidden after reports and waiting for approval, and the actions they take. Every action
+is a POST with a note and goes through a service in services.py, which writes the audit row."""
 
 from __future__ import annotations
 
@@ -18,7 +18,13 @@ from postings.duplicates import likely_duplicates
 from postings.models import Company, Posting
 
 from . import services
-from .models import ModerationAction, Report
+from .models import (
+    HIDDEN_KINDS,
+    ModerationAction,
+    Report,
+    postings_hidden_after_reports,
+    postings_waiting_for_approval,
+)
 from .moderation_forms import BulkForm, DuplicateForm, NoteForm, QueueFilterForm
 
 URGENCY = Case(
@@ -156,17 +162,45 @@ class CompanyModerationView(ModeratorRequiredMixin, DetailView):
 
 
 class ApprovalQueueView(ModeratorRequiredMixin, ListView):
+    """Listings never approved yet (or edited since), longest waiting first; the ones hidden
+    after reports have a queue of their own."""
+
     template_name = "reporting/moderation_approvals.html"
     context_object_name = "postings"
     paginate_by = 25
 
     def get_queryset(self):
         return (
-            Posting.objects.filter(status=Posting.Status.PENDING_REVIEW)
-            .select_related("company")
-            .annotate(open_reports=Count("reports", filter=Q(reports__status="open")))
-            .order_by("modified_at", "pk")
+            postings_waiting_for_approval().select_related("company").order_by("modified_at", "pk")
         )
+
+
+class HiddenQueueView(ModeratorRequiredMixin, ListView):
+    """Listings a moderator or the safety net hid after reports, longest hidden first, each
+    with who hid it: to show again or close."""
+
+    template_name = "reporting/moderation_hidden.html"
+    context_object_name = "postings"
+    paginate_by = 25
+
+    def get_queryset(self):
+        return (
+            postings_hidden_after_reports().select_related("company").order_by("last_hidden", "pk")
+        )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        postings = list(context["postings"])
+        hides = ModerationAction.objects.filter(
+            posting__in=postings, kind__in=HIDDEN_KINDS
+        ).select_related("actor")
+        latest = {}
+        for action in hides.order_by("created_at", "pk"):
+            latest[action.posting_id] = action
+        for posting in postings:
+            posting.hide = latest.get(posting.pk)
+        context["postings"] = postings
+        return context
 
 
 class ActionView(ModeratorRequiredMixin, View):

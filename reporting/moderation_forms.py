@@ -65,8 +65,14 @@ class NoteForm(forms.Form):
 class BulkForm(NoteForm):
     ACTIONS = [("hide", "Hide"), ("close", "Close"), ("dismiss", "Dismiss all reports")]
 
+    # The select starts on an empty choice: a moderator who only ticked listings and pressed
+    # Apply has asked for nothing, and is told so.
     action = forms.ChoiceField(
-        choices=ACTIONS, error_messages={"invalid_choice": "Pick an action."}
+        choices=ACTIONS,
+        error_messages={
+            "required": "Choose an action: nothing was changed.",
+            "invalid_choice": "Choose an action from the list: nothing was changed.",
+        },
     )
     postings = forms.TypedMultipleChoiceField(
         coerce=int, error_messages={"required": "Select at least one listing."}

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", moderation.QueueView.as_view(), name="queue"),
     path("bulk/", moderation.BulkActionView.as_view(), name="bulk"),
     path("approvals/", moderation.ApprovalQueueView.as_view(), name="approvals"),
+    path("hidden/", moderation.HiddenQueueView.as_view(), name="hidden"),
     path("postings/<int:pk>/", moderation.PostingModerationView.as_view(), name="posting"),
     path("postings/<int:pk>/act/", moderation.PostingActionView.as_view(), name="posting_act"),
     path(

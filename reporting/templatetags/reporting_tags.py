@@ -8,6 +8,7 @@ from django.utils.safestring import SafeString, mark_safe
 from postings.models import Posting
 
 from ..forms import ReportForm
+from ..models import Report, postings_hidden_after_reports, postings_waiting_for_approval
 
 register = template.Library()
 
@@ -39,3 +40,13 @@ def _blank_fields() -> SafeString:
 @cache
 def _cached_blank_fields() -> SafeString:
     return _fields(ReportForm(posting=None))
+
+
+@register.simple_tag
+def moderation_counts() -> dict[str, int]:
+    """How many listings each moderation queue holds, for its tab: three counts of small sets."""
+    return {
+        "reported": Report.objects.open().values("posting").distinct().count(),
+        "hidden": postings_hidden_after_reports().count(),
+        "waiting": postings_waiting_for_approval().count(),
+    }

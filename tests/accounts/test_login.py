@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core import mail
 from django.urls import reverse
 
-from accounts.factories import PASSWORD, UserFactory, VerifiedUserFactory
+from accounts.factories import PASSWORD, EmployerFactory, UserFactory, VerifiedUserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -294,3 +295,50 @@ def test_a_broken_reset_link_says_so(client):
     )
     assert response.status_code == 200
     assert "This link cannot be used" in response.content.decode()
+
+
+@pytest.fixture
+def moderator(db):
+    user = UserFactory(email="mona@example.com")  # moderators need not verify their address
+    user.groups.add(Group.objects.get(name="Moderators"))
+    return user
+
+
+def test_a_moderator_lands_on_the_moderation_queue(client, moderator):
+    response = log_in(client, moderator.email, PASSWORD)
+    assert response["Location"] == reverse("moderation:queue")
+    client.logout()
+    response = log_in(client, moderator.email, PASSWORD, next="/moderation/approvals/")
+    assert response["Location"] == "/moderation/approvals/"
+    client.logout()
+    response = log_in(client, moderator.email, PASSWORD, next="https://evil.example/")
+    assert response["Location"] == reverse("moderation:queue")
+    # Already logged in, the log-in and sign-up pages send them there too.
+    assert client.get(LOGIN)["Location"] == reverse("moderation:queue")
+    assert client.get(reverse("accounts:signup"))["Location"] == reverse("moderation:queue")
+
+
+def test_a_moderator_sees_no_employer_prompts(client, moderator):
+    log_in(client, moderator.email, PASSWORD)
+    html = client.get(reverse("moderation:queue")).content.decode()
+    assert "Please verify your email address" not in html
+    assert "Tell us about your company" not in html
+    assert f'href="{reverse("employer:dashboard")}"' not in html
+    assert f'href="{reverse("accounts:company")}"' not in html
+    assert f'href="{reverse("moderation:queue")}" aria-current="page">Moderation' in html
+
+
+def test_an_unverified_employer_still_sees_the_banner_and_the_employer_links(client):
+    user = UserFactory(email="erin@example.com")
+    log_in(client, user.email, PASSWORD)
+    html = client.get(reverse("postings:list")).content.decode()
+    assert "Please verify your email address" in html
+    assert f'href="{reverse("employer:dashboard")}"' in html
+
+
+def test_a_moderator_who_is_also_an_employer_starts_at_the_dashboard(client, moderator):
+    EmployerFactory(user=moderator)
+    response = log_in(client, moderator.email, PASSWORD)
+    assert response["Location"] == reverse("employer:dashboard")
+    html = client.get(reverse("moderation:queue")).content.decode()
+    assert "Please verify your email address" in html  # they may publish: the banner matters

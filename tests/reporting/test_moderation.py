@@ -53,6 +53,7 @@ def pages(posting, report):
     return {
         "queue": ("get", reverse("moderation:queue")),
         "approvals": ("get", reverse("moderation:approvals")),
+        "hidden": ("get", reverse("moderation:hidden")),
         "posting": ("get", reverse("moderation:posting", args=[posting.pk])),
         "posting_act": ("post", reverse("moderation:posting_act", args=[posting.pk])),
         "report_act": ("post", reverse("moderation:report_act", args=[report.pk])),
@@ -62,7 +63,16 @@ def pages(posting, report):
 
 
 ACT = {"action": "hide", "note": "Scam."}
-PAGE_NAMES = ["queue", "approvals", "posting", "posting_act", "report_act", "company_act", "bulk"]
+PAGE_NAMES = [
+    "queue",
+    "approvals",
+    "hidden",
+    "posting",
+    "posting_act",
+    "report_act",
+    "company_act",
+    "bulk",
+]
 
 
 @pytest.mark.parametrize("name", PAGE_NAMES)
@@ -84,12 +94,12 @@ def test_candidates_and_employers_are_refused(client, posting, report, name, who
     assert Posting.objects.get(pk=posting.pk).status == Posting.Status.PUBLISHED
 
 
-@pytest.mark.parametrize("name", ["queue", "approvals", "posting"])
+@pytest.mark.parametrize("name", ["queue", "approvals", "hidden", "posting"])
 def test_moderators_open_every_page(mod_client, posting, report, name):
     _, url = pages(posting, report)[name]
     response = mod_client.get(url)
     assert response.status_code == 200
-    assert posting.title in response.content.decode() or name == "approvals"
+    assert posting.title in response.content.decode() or name in ("approvals", "hidden")
 
 
 def test_the_migration_makes_a_moderators_group_with_the_permission(moderator):
@@ -393,6 +403,22 @@ def test_bad_bulk_input_changes_nothing(mod_client, posting, data):
     assert Posting.objects.get(pk=posting.pk).status == Posting.Status.PUBLISHED
 
 
+def test_the_bulk_action_starts_on_no_action(mod_client, posting, report):
+    html = mod_client.get(reverse("moderation:queue")).content.decode()
+    select = html[html.index('<select name="action"') :]
+    first_option = select[select.index("<option") : select.index("</option>")]
+    assert first_option == '<option value="" selected>— choose an action —'
+
+
+def test_applying_no_bulk_action_changes_nothing_and_says_so(mod_client, posting, report):
+    response = act(
+        mod_client, reverse("moderation:bulk"), postings=[posting.pk], action="", note="Spam."
+    )
+    assert messages_of(response) == ["Choose an action: nothing was changed."]
+    assert Posting.objects.get(pk=posting.pk).status == Posting.Status.PUBLISHED
+    assert Report.objects.get().status == "open" and not ModerationAction.objects.exists()
+
+
 def test_a_foreign_next_address_is_ignored(mod_client, report):
     response = mod_client.post(
         reverse("moderation:report_act", args=[report.pk]),
@@ -409,6 +435,38 @@ def test_the_approval_queue_lists_postings_waiting_for_review(mod_client):
     PublishedPostingFactory(title="Live role")
     response = mod_client.get(reverse("moderation:approvals"))
     assert list(response.context["postings"]) == [waiting]
+
+
+def test_listings_hidden_after_reports_have_a_queue_of_their_own(mod_client, moderator):
+    waiting = PendingReviewPostingFactory(title="New role from a new company")
+    by_moderator = PublishedPostingFactory(title="Hidden by a moderator")
+    file_report(by_moderator)
+    services.posting_hide(posting=by_moderator, by=moderator, note="Looks like a scam.")
+    by_net = PendingReviewPostingFactory(title="Hidden by the net", posted_at=timezone.now())
+    ModerationAction.objects.create(kind="auto_hide", posting=by_net, note="Reported.")
+    # Hidden once, approved, then edited back into review: waiting again, not hidden.
+    edited = PendingReviewPostingFactory(title="Edited after approval", posted_at=timezone.now())
+    ModerationAction.objects.create(kind="hide", posting=edited, actor=moderator, note="x")
+    ModerationAction.objects.create(kind="approve", posting=edited, actor=moderator, note="ok")
+
+    hidden = mod_client.get(reverse("moderation:hidden"))
+    assert list(hidden.context["postings"]) == [by_moderator, by_net]
+    html = hidden.content.decode()
+    assert "by moderator@example.com" in html and "by the safety net" in html
+    approvals = mod_client.get(reverse("moderation:approvals"))
+    assert set(approvals.context["postings"]) == {waiting, edited}
+    for page in (hidden, approvals):
+        text = page.content.decode()
+        assert "Hidden after reports (2)" in text and "Waiting for approval (2)" in text
+        assert "Reported listings (0)" in text  # hiding resolved the one report
+
+
+def test_showing_a_hidden_listing_again_takes_it_out_of_the_hidden_queue(mod_client, moderator):
+    posting = PublishedPostingFactory()
+    services.posting_hide(posting=posting, by=moderator, note="Checking.")
+    act(mod_client, reverse("moderation:posting_act", args=[posting.pk]), action="approve")
+    assert Posting.objects.get(pk=posting.pk).status == Posting.Status.PUBLISHED
+    assert not mod_client.get(reverse("moderation:hidden")).context["postings"]
 
 
 def test_approving_makes_the_posting_public_and_logs_it(mod_client, moderator):
