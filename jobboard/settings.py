@@ -148,7 +148,18 @@ if REDIS_URL:
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="jobboard"),
         "OPTIONS": {"socket_timeout": REDIS_TIMEOUT, "socket_connect_timeout": REDIS_TIMEOUT},
     }
-    CACHES = {"default": _redis_cache, "counters": _redis_cache}
+    CACHES = {
+        "default": _redis_cache,
+        "counters": _redis_cache,
+        # While Redis is away, views are counted straight into the database and their "already
+        # counted today" marks kept here, in each process (``postings/counters.py``): bounded, so
+        # a long outage costs some memory, never all of it.
+        "counters_local": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "counters-while-redis-is-away",
+            "OPTIONS": {"MAX_ENTRIES": 50_000, "CULL_FREQUENCY": 10},
+        },
+    }
 else:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
