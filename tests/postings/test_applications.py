@@ -379,6 +379,90 @@ def test_file_names_are_made_safe_and_end_with_the_real_extension(name, expected
     assert services.clean_file_name(name, ".pdf") == expected
 
 
+def docx_with(document: bytes | None = None, *, unpacked_zeros: int = 0, **extra: bytes) -> bytes:
+    """A real Word file (``docx_bytes``'s parts), its document.xml replaced by ``document`` or by
+    ``unpacked_zeros`` bytes of zeros (deflated some 1,000 times smaller, streamed: a zip bomb
+    built in a fraction of a second), and ``extra`` parts added."""
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(docx_bytes())) as word,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive,
+    ):
+        for item in word.infolist():
+            if item.filename != "word/document.xml" or not (document or unpacked_zeros):
+                archive.writestr(item.filename, word.read(item))
+        if document is not None:
+            archive.writestr("word/document.xml", document)
+        elif unpacked_zeros:
+            with archive.open("word/document.xml", "w") as member:
+                chunk = bytes(1024 * 1024)
+                for _ in range(unpacked_zeros // len(chunk)):
+                    member.write(chunk)
+        for name, content in extra.items():
+            archive.writestr(name.replace("__", "/"), content)
+    return out.getvalue()
+
+
+MB = 1024 * 1024
+DOCX_BOMBS = {  # built when a test asks: a few tenths of a second, not at every collection
+    "64 MB of zeros in 64 KB": (lambda: docx_with(unpacked_zeros=64 * MB), "unpacks to 64.0"),
+    "5 MB of zeros: 1000 to 1": (lambda: docx_with(unpacked_zeros=5 * MB), "unpacks to 5.0"),
+    "1,001 parts": (
+        lambda: docx_with(**{f"word__media__p{i}.xml": b"<p/>" for i in range(1001)}),
+        "holds 1,004 parts",
+    ),
+    "a zip inside": (
+        lambda: docx_with(**{"word__media__more.zip": zip_of(a=b"a")}),
+        "holds another archive",
+    ),
+}
+
+
+@pytest.mark.parametrize("build, message", DOCX_BOMBS.values(), ids=DOCX_BOMBS.keys())
+def test_a_docx_that_would_unpack_to_far_more_than_a_cv_is_refused_and_the_typing_kept(
+    client, posting, django_capture_on_commit_callbacks, cv_storage, build, message
+):
+    upload = SimpleUploadedFile("Ann CV.docx", build(), content_type=DOCX_TYPE)
+    response = apply(client, posting, django_capture_on_commit_callbacks, cv=upload)
+    assert response.status_code == 200
+    (error,) = response.context["form"].errors["cv"]
+    assert message in error.replace("\xa0", " ")
+    assert "Please" in error
+    html = response.content.decode()
+    assert 'value="Ann Example"' in html
+    assert "I have built search systems for eight years." in html
+    assert not Application.objects.exists()
+    assert stored_files(cv_storage) == []
+
+
+def test_a_docx_with_pictures_that_do_not_pack_is_accepted(
+    client, posting, django_capture_on_commit_callbacks
+):
+    photo = os.urandom(2 * MB)  # a JPEG packs no smaller: unpacked and packed sizes are alike
+    text = b"<w:document>" + b"<w:p>Built search systems.</w:p>" * 20_000 + b"</w:document>"
+    content = docx_with(text, word__media__image1_jpeg=photo)
+    upload = SimpleUploadedFile("Ann CV.docx", content, content_type=DOCX_TYPE)
+    assert apply(client, posting, django_capture_on_commit_callbacks, cv=upload).status_code == 302
+
+
+@pytest.mark.parametrize(
+    "parts, unpacked, packed, refused",
+    [
+        (1000, 1000, 100, False),  # as many parts as a CV may have
+        (1001, 1000, 100, True),
+        (3, 50 * MB, 5 * MB, False),  # as large as a CV may unpack to
+        (3, 50 * MB + 1, 5 * MB, True),
+        (3, MB, 1, False),  # a megabyte from a byte: absurd, yet harmless
+        (3, MB + 1, MB // 100, True),  # over a hundred to one
+        (3, 2_000_000, 20_000, False),  # a hundred to one
+    ],
+)
+def test_docx_unpack_limits(parts, unpacked, packed, refused):
+    members = [zipfile.ZipInfo(f"word/part{i}.xml") for i in range(parts)]
+    members[0].file_size = unpacked
+    assert bool(services.docx_unpack_problem(members, packed_bytes=packed)) is refused
+
+
 # --- The other fields ---------------------------------------------------------------------------
 
 
