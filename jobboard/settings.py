@@ -343,6 +343,13 @@ INVITATION_MAX_AGE = timedelta(days=env.int("INVITATION_DAYS", default=7))
 CV_MAX_BYTES = env.int("CV_MAX_BYTES", default=5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# The first parses uploads with Django's parser, keeping files whose names it would drop or choke
+# on (``jobboard/uploads.py``); then Django's own, in memory or spooled to disk.
+FILE_UPLOAD_HANDLERS = [
+    "jobboard.uploads.NamingUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -463,6 +463,91 @@ def test_docx_unpack_limits(parts, unpacked, packed, refused):
     assert bool(services.docx_unpack_problem(members, packed_bytes=packed)) is refused
 
 
+class NamedUpload(io.BytesIO):
+    """A file as a browser sends it, under a name ``SimpleUploadedFile`` would refuse or cut."""
+
+    def __init__(self, name: str, content: bytes) -> None:
+        super().__init__(content)
+        self.name = name
+
+
+@pytest.mark.parametrize(
+    "name, shown",
+    [
+        ("a" * 995 + ".docx", "a" * 100 + ".docx"),
+        ("Лебенслауф" * 100 + ".docx", "Лебенслауф" * 10 + ".docx"),  # 2 bytes a letter
+        ("🦉" * 1000 + ".docx", "cv.docx"),  # 4,000 bytes; no letters or digits to keep
+        ("CV." + "x" * 1000, "CV." + "x" * 97 + ".docx"),  # no extension but a long tail
+    ],
+    ids=["ascii", "cyrillic", "emoji", "long-tail"],
+)
+def test_a_cv_with_a_thousand_character_name_is_accepted_under_a_shorter_one(
+    client, posting, member, django_capture_on_commit_callbacks, name, shown
+):
+    cv = docx_bytes()
+    upload = NamedUpload(name, cv)
+    response = apply(client, posting, django_capture_on_commit_callbacks, cv=upload)
+    assert response.status_code == 302
+    application = Application.objects.get()
+    assert application.cv_name == shown
+    download = client_for(member).get(cv_url(application))
+    assert b"".join(download.streaming_content) == cv
+
+
+def test_a_long_cv_name_with_another_mistake_gives_the_form_back_with_the_typing(
+    client, posting, django_capture_on_commit_callbacks
+):
+    upload = NamedUpload("a" * 995 + ".docx", docx_bytes())
+    response = apply(client, posting, django_capture_on_commit_callbacks, cv=upload, email="ann@")
+    assert response.status_code == 200
+    assert set(response.context["form"].errors) == {"email"}
+    html = response.content.decode()
+    assert 'value="Ann Example"' in html
+    assert 'value="ann@"' in html
+    assert "I have built search systems for eight years." in html
+
+
+def test_a_cv_spooled_to_disk_under_a_name_with_a_long_tail_is_accepted(
+    client, posting, settings, django_capture_on_commit_callbacks
+):
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024  # spooled to a temporary file, as a large CV is
+    upload = NamedUpload("CV." + "x" * 1000, docx_bytes())
+    response = apply(client, posting, django_capture_on_commit_callbacks, cv=upload)
+    assert response.status_code == 302
+    assert Application.objects.get().cv_name == "CV." + "x" * 97 + ".docx"
+
+
+@pytest.mark.parametrize("name", ["..", ".", "\x7f"])
+def test_a_cv_whose_name_is_no_name_is_accepted_as_unnamed(
+    client, posting, django_capture_on_commit_callbacks, name
+):
+    upload = NamedUpload(name, docx_bytes())
+    response = apply(client, posting, django_capture_on_commit_callbacks, cv=upload)
+    assert response.status_code == 302
+    assert Application.objects.get().cv_name == "unnamed.docx"
+
+
+def test_a_cv_named_like_a_windows_device_is_kept_as_is_and_downloads(
+    client, posting, member, django_capture_on_commit_callbacks
+):
+    cv = docx_bytes()
+    upload = NamedUpload("CON.docx", cv)
+    response = apply(client, posting, django_capture_on_commit_callbacks, cv=upload)
+    assert response.status_code == 302
+    application = Application.objects.get()
+    assert application.cv_name == "CON.docx"
+    assert (
+        "CON.docx"
+        in client_for(member)
+        .get(reverse("employer:applicants", args=[posting.pk]))
+        .content.decode()
+    )
+    download = client_for(member).get(cv_url(application))
+    assert download.status_code == 200
+    assert download["Content-Disposition"] == 'attachment; filename="CON.docx"'
+    assert b"".join(download.streaming_content) == cv
+
+
 # --- The other fields ---------------------------------------------------------------------------
 
 
