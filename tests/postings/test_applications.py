@@ -517,6 +517,16 @@ def test_a_cv_spooled_to_disk_under_a_name_with_a_long_tail_is_accepted(
     assert Application.objects.get().cv_name == "CV." + "x" * 97 + ".docx"
 
 
+def test_a_file_name_past_what_any_system_allows_gets_a_page_saying_what_to_do(
+    client, posting, django_capture_on_commit_callbacks
+):
+    upload = NamedUpload("b" * 9000 + ".docx", docx_bytes())  # 9 KB of part headers: too many
+    response = apply(client, posting, django_capture_on_commit_callbacks, cv=upload)
+    assert response.status_code == 400
+    assert "rename the file and send the form again" in response.content.decode()
+    assert not Application.objects.exists()
+
+
 @pytest.mark.parametrize("name", ["..", ".", "\x7f"])
 def test_a_cv_whose_name_is_no_name_is_accepted_as_unnamed(
     client, posting, django_capture_on_commit_callbacks, name
