@@ -160,7 +160,7 @@ def _count_once(request: HttpRequest, posting_id: int, counter: str) -> bool:
         # Redis cannot take the count (down, hung, paused, read-only): the row takes it instead.
         # A timeout may hide a script that ran after all; one view counted twice beats a lost one.
         logger.warning(
-            "Redis unavailable: a %s of posting %s counted in the database",
+            "Redis unavailable: counting %s of posting %s straight into the database",
             counter,
             posting_id,
             exc_info=True,  # left out of the log while the breaker pauses Redis
