@@ -148,7 +148,18 @@ if REDIS_URL:
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="jobboard"),
         "OPTIONS": {"socket_timeout": REDIS_TIMEOUT, "socket_connect_timeout": REDIS_TIMEOUT},
     }
-    CACHES = {"default": _redis_cache, "counters": _redis_cache}
+    CACHES = {
+        "default": _redis_cache,
+        "counters": _redis_cache,
+        # While Redis is away, views are counted straight into the database and their "already
+        # counted today" marks kept here, in each process (``postings/counters.py``): bounded, so
+        # a long outage costs some memory, never all of it.
+        "counters_local": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "counters-while-redis-is-away",
+            "OPTIONS": {"MAX_ENTRIES": 50_000, "CULL_FREQUENCY": 10},
+        },
+    }
 else:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
@@ -332,6 +343,13 @@ INVITATION_MAX_AGE = timedelta(days=env.int("INVITATION_DAYS", default=7))
 CV_MAX_BYTES = env.int("CV_MAX_BYTES", default=5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# The first parses uploads with Django's parser, keeping files whose names it would drop or choke
+# on (``jobboard/uploads.py``); then Django's own, in memory or spooled to disk.
+FILE_UPLOAD_HANDLERS = [
+    "jobboard.uploads.NamingUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

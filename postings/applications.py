@@ -2,7 +2,8 @@
 
 A candidate applies without an account. The rules kept here, whoever calls:
 - a CV is a PDF or a DOCX by its content (never by its name or the browser's word), at most
-  ``settings.CV_MAX_BYTES``;
+  ``settings.CV_MAX_BYTES``; a DOCX (a zip) also unpacks to a size a CV can have, judged from
+  the zip's directory without unpacking anything (``docx_unpack_problem``);
 - one application per email and listing (case-insensitive; the database constraint is the
   backstop for two submissions racing each other);
 - only an open listing that takes on-board applications accepts one, checked in the same
@@ -27,6 +28,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -92,7 +94,7 @@ def cv_kind(cv: UploadedFile) -> CVKind:
     # filetype reads only the first entries' names, and some writers order them differently;
     # either way a DOCX must really be a zip holding a Word document.
     if kind is DOCX or mime == "application/zip":
-        kind = DOCX if _is_word_document(cv) else None
+        kind = _word_document(cv)
     if kind is None:
         raise ValidationError(
             "Your CV must be a PDF or a Word (.docx) document. This file is neither, "
@@ -102,15 +104,65 @@ def cv_kind(cv: UploadedFile) -> CVKind:
     return kind
 
 
-def _is_word_document(cv: UploadedFile) -> bool:
+def _word_document(cv: UploadedFile) -> CVKind | None:
+    """DOCX for a zip holding a Word document, None for any other zip; raises ValidationError for
+    one that would unpack to far more than a CV."""
     try:
         with zipfile.ZipFile(cv) as archive:
-            names = set(archive.namelist())
+            members = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError):
-        return False
+        return None
     finally:
         cv.seek(0)
-    return {"[Content_Types].xml", "word/document.xml"} <= names
+    if not {"[Content_Types].xml", "word/document.xml"} <= {m.filename for m in members}:
+        return None
+    problem = docx_unpack_problem(members, packed_bytes=cv.size or 0)
+    if problem:
+        raise ValidationError(problem, code="docx_unpacks_too_large")
+    return DOCX
+
+
+# What a Word file may unpack to. Its text is XML that packs some 5 to 20 times smaller, its
+# pictures not at all: a CV of a few pages and photos unpacks to a few megabytes in a few dozen
+# parts. A zip bomb (2 MB unpacking to 2 GB) is refused before the employer's Word, a virus
+# scanner or a preview unpacks it.
+DOCX_MAX_UNPACKED_BYTES = 50 * 1024 * 1024
+DOCX_MAX_RATIO = 100  # unpacked bytes per byte of the file, over the whole file
+DOCX_RATIO_FLOOR_BYTES = 1024 * 1024  # unpacking to less than this harms no one, whatever its ratio
+DOCX_MAX_MEMBERS = 1000
+# A CV holds XML, pictures and fonts; another archive inside it is only there to be unpacked too.
+ARCHIVE_EXTENSIONS = (".zip", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".tar", ".zst")
+_SAVE_AGAIN = "Please save your CV again in Word, or send it as a PDF."
+
+
+def docx_unpack_problem(members: list[zipfile.ZipInfo], *, packed_bytes: int) -> str:
+    """Why a DOCX with these zip members would unpack to far more than a CV ("" when it would
+    not), read from the sizes its directory declares: nothing is unpacked to check.
+
+    (A zip may declare sizes smaller than its contents: readers that go by the directory, as
+    Python's does, stop at the declared size; Word takes such a file as damaged.)"""
+    if len(members) > DOCX_MAX_MEMBERS:
+        return (
+            f"This Word file holds {len(members):,} parts, far more than any CV "
+            f"({DOCX_MAX_MEMBERS:,} at most). {_SAVE_AGAIN}"
+        )
+    for member in members:
+        if member.filename.lower().endswith(ARCHIVE_EXTENSIONS):
+            return (
+                f"This Word file holds another archive ({Path(member.filename).name[:80]}). "
+                f"Please send your CV alone, as a PDF or a Word (.docx) document."
+            )
+    unpacked = sum(member.file_size for member in members)
+    too_large = unpacked > DOCX_MAX_UNPACKED_BYTES
+    too_packed = unpacked > DOCX_RATIO_FLOOR_BYTES and unpacked > DOCX_MAX_RATIO * max(
+        packed_bytes, 1
+    )
+    if too_large or too_packed:
+        return (
+            f"This Word file unpacks to {filesizeformat(unpacked)} from "
+            f"{filesizeformat(packed_bytes)}: too large to be a CV. {_SAVE_AGAIN}"
+        )
+    return ""
 
 
 def clean_file_name(name: str, extension: str, fallback: str = "cv") -> str:

@@ -4,6 +4,14 @@ With Redis (production) a count is an ``HINCRBY`` into a pending hash, flushed t
 periodic task, so a popular listing's row is never a hot lock. Without Redis (the embedded default)
 it is one atomic ``UPDATE ... SET n = n + 1``.
 
+While Redis is away (refused, timed out, paused by ``jobboard.redis_breaker``, or refusing
+writes), a count goes straight to the row with that same atomic ``UPDATE``: an outage costs
+speed, not counts, and the flush never sees these counts, so it cannot add them twice. The "seen
+today" marks and the address's tally then live in each web process's memory (the
+``counters_local`` cache, bounded): a visitor whose reloads reach two processes, or who comes
+back after Redis does, may be counted once more that day. Counting a few views twice during an
+outage is the honest trade for losing none.
+
 A flush renames the pending hash to a batch key first (atomic: new counts go to a fresh hash), then
 adds the batch to the rows and records the batch id in the same transaction. If the flush dies
 before its commit, the batch is still in Redis and the next flush applies it; if it dies after
@@ -24,7 +32,7 @@ from functools import lru_cache
 import redis
 from crawlerdetect import CrawlerDetect
 from django.conf import settings
-from django.core.cache import caches
+from django.core.cache import BaseCache, caches
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, IntegerField, When
 from django.http import HttpRequest
@@ -143,12 +151,29 @@ _DAY = int(timedelta(days=1).total_seconds())
 
 def _count_once(request: HttpRequest, posting_id: int, counter: str) -> bool:
     client = get_redis()
-    if client is not None:  # one round trip: the marks and the count in one script
-        keys, args = _script_call(request, posting_id, counter)
+    if client is None:
+        return _count_in_database(request, posting_id, counter, caches["counters"])
+    keys, args = _script_call(request, posting_id, counter)
+    try:  # one round trip: the marks and the count in one script
         return bool(_count_script(client)(keys=keys, args=args))
+    except redis.RedisError:
+        # Redis cannot take the count (down, hung, paused, read-only): the row takes it instead.
+        # A timeout may hide a script that ran after all; one view counted twice beats a lost one.
+        logger.warning(
+            "Redis unavailable: counting %s of posting %s straight into the database",
+            counter,
+            posting_id,
+            exc_info=True,  # left out of the log while the breaker pauses Redis
+        )
+        return _count_in_database(request, posting_id, counter, caches["counters_local"])
+
+
+def _count_in_database(
+    request: HttpRequest, posting_id: int, counter: str, seen: BaseCache
+) -> bool:
+    """Count with one atomic ``UPDATE``, the visitor's marks kept in the cache ``seen``."""
     seen_key, address_key = _marks(request, posting_id, counter)
     day = _DAY
-    seen = caches["counters"]
     # cache.add is atomic: of many concurrent reloads, exactly one wins.
     if not seen.add(seen_key, 1, timeout=day):
         return False

@@ -379,6 +379,185 @@ def test_file_names_are_made_safe_and_end_with_the_real_extension(name, expected
     assert services.clean_file_name(name, ".pdf") == expected
 
 
+def docx_with(document: bytes | None = None, *, unpacked_zeros: int = 0, **extra: bytes) -> bytes:
+    """A real Word file (``docx_bytes``'s parts), its document.xml replaced by ``document`` or by
+    ``unpacked_zeros`` bytes of zeros (deflated some 1,000 times smaller, streamed: a zip bomb
+    built in a fraction of a second), and ``extra`` parts added."""
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(docx_bytes())) as word,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive,
+    ):
+        for item in word.infolist():
+            if item.filename != "word/document.xml" or not (document or unpacked_zeros):
+                archive.writestr(item.filename, word.read(item))
+        if document is not None:
+            archive.writestr("word/document.xml", document)
+        elif unpacked_zeros:
+            with archive.open("word/document.xml", "w") as member:
+                chunk = bytes(1024 * 1024)
+                for _ in range(unpacked_zeros // len(chunk)):
+                    member.write(chunk)
+        for name, content in extra.items():
+            archive.writestr(name.replace("__", "/"), content)
+    return out.getvalue()
+
+
+MB = 1024 * 1024
+DOCX_BOMBS = {  # built when a test asks: a few tenths of a second, not at every collection
+    "64 MB of zeros in 64 KB": (lambda: docx_with(unpacked_zeros=64 * MB), "unpacks to 64.0"),
+    "5 MB of zeros: 1000 to 1": (lambda: docx_with(unpacked_zeros=5 * MB), "unpacks to 5.0"),
+    "1,001 parts": (
+        lambda: docx_with(**{f"word__media__p{i}.xml": b"<p/>" for i in range(1001)}),
+        "holds 1,004 parts",
+    ),
+    "a zip inside": (
+        lambda: docx_with(**{"word__media__more.zip": zip_of(a=b"a")}),
+        "holds another archive",
+    ),
+}
+
+
+@pytest.mark.parametrize("build, message", DOCX_BOMBS.values(), ids=DOCX_BOMBS.keys())
+def test_a_docx_that_would_unpack_to_far_more_than_a_cv_is_refused_and_the_typing_kept(
+    client, posting, django_capture_on_commit_callbacks, cv_storage, build, message
+):
+    upload = SimpleUploadedFile("Ann CV.docx", build(), content_type=DOCX_TYPE)
+    response = apply(client, posting, django_capture_on_commit_callbacks, cv=upload)
+    assert response.status_code == 200
+    (error,) = response.context["form"].errors["cv"]
+    assert message in error.replace("\xa0", " ")
+    assert "Please" in error
+    html = response.content.decode()
+    assert 'value="Ann Example"' in html
+    assert "I have built search systems for eight years." in html
+    assert not Application.objects.exists()
+    assert stored_files(cv_storage) == []
+
+
+def test_a_docx_with_pictures_that_do_not_pack_is_accepted(
+    client, posting, django_capture_on_commit_callbacks
+):
+    photo = os.urandom(2 * MB)  # a JPEG packs no smaller: unpacked and packed sizes are alike
+    text = b"<w:document>" + b"<w:p>Built search systems.</w:p>" * 20_000 + b"</w:document>"
+    content = docx_with(text, word__media__image1_jpeg=photo)
+    upload = SimpleUploadedFile("Ann CV.docx", content, content_type=DOCX_TYPE)
+    assert apply(client, posting, django_capture_on_commit_callbacks, cv=upload).status_code == 302
+
+
+@pytest.mark.parametrize(
+    "parts, unpacked, packed, refused",
+    [
+        (1000, 1000, 100, False),  # as many parts as a CV may have
+        (1001, 1000, 100, True),
+        (3, 50 * MB, 5 * MB, False),  # as large as a CV may unpack to
+        (3, 50 * MB + 1, 5 * MB, True),
+        (3, MB, 1, False),  # a megabyte from a byte: absurd, yet harmless
+        (3, MB + 1, MB // 100, True),  # over a hundred to one
+        (3, 2_000_000, 20_000, False),  # a hundred to one
+    ],
+)
+def test_docx_unpack_limits(parts, unpacked, packed, refused):
+    members = [zipfile.ZipInfo(f"word/part{i}.xml") for i in range(parts)]
+    members[0].file_size = unpacked
+    assert bool(services.docx_unpack_problem(members, packed_bytes=packed)) is refused
+
+
+class NamedUpload(io.BytesIO):
+    """A file as a browser sends it, under a name ``SimpleUploadedFile`` would refuse or cut."""
+
+    def __init__(self, name: str, content: bytes) -> None:
+        super().__init__(content)
+        self.name = name
+
+
+@pytest.mark.parametrize(
+    "name, shown",
+    [
+        ("a" * 995 + ".docx", "a" * 100 + ".docx"),
+        ("Лебенслауф" * 100 + ".docx", "Лебенслауф" * 10 + ".docx"),  # 2 bytes a letter
+        ("🦉" * 1000 + ".docx", "cv.docx"),  # 4,000 bytes; no letters or digits to keep
+        ("CV." + "x" * 1000, "CV." + "x" * 97 + ".docx"),  # no extension but a long tail
+    ],
+    ids=["ascii", "cyrillic", "emoji", "long-tail"],
+)
+def test_a_cv_with_a_thousand_character_name_is_accepted_under_a_shorter_one(
+    client, posting, member, django_capture_on_commit_callbacks, name, shown
+):
+    cv = docx_bytes()
+    upload = NamedUpload(name, cv)
+    response = apply(client, posting, django_capture_on_commit_callbacks, cv=upload)
+    assert response.status_code == 302
+    application = Application.objects.get()
+    assert application.cv_name == shown
+    download = client_for(member).get(cv_url(application))
+    assert b"".join(download.streaming_content) == cv
+
+
+def test_a_long_cv_name_with_another_mistake_gives_the_form_back_with_the_typing(
+    client, posting, django_capture_on_commit_callbacks
+):
+    upload = NamedUpload("a" * 995 + ".docx", docx_bytes())
+    response = apply(client, posting, django_capture_on_commit_callbacks, cv=upload, email="ann@")
+    assert response.status_code == 200
+    assert set(response.context["form"].errors) == {"email"}
+    html = response.content.decode()
+    assert 'value="Ann Example"' in html
+    assert 'value="ann@"' in html
+    assert "I have built search systems for eight years." in html
+
+
+def test_a_cv_spooled_to_disk_under_a_name_with_a_long_tail_is_accepted(
+    client, posting, settings, django_capture_on_commit_callbacks
+):
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024  # spooled to a temporary file, as a large CV is
+    upload = NamedUpload("CV." + "x" * 1000, docx_bytes())
+    response = apply(client, posting, django_capture_on_commit_callbacks, cv=upload)
+    assert response.status_code == 302
+    assert Application.objects.get().cv_name == "CV." + "x" * 97 + ".docx"
+
+
+def test_a_file_name_past_what_any_system_allows_gets_a_page_saying_what_to_do(
+    client, posting, django_capture_on_commit_callbacks
+):
+    upload = NamedUpload("b" * 9000 + ".docx", docx_bytes())  # 9 KB of part headers: too many
+    response = apply(client, posting, django_capture_on_commit_callbacks, cv=upload)
+    assert response.status_code == 400
+    assert "rename the file and send the form again" in response.content.decode()
+    assert not Application.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["..", ".", "\x7f"])
+def test_a_cv_whose_name_is_no_name_is_accepted_as_unnamed(
+    client, posting, django_capture_on_commit_callbacks, name
+):
+    upload = NamedUpload(name, docx_bytes())
+    response = apply(client, posting, django_capture_on_commit_callbacks, cv=upload)
+    assert response.status_code == 302
+    assert Application.objects.get().cv_name == "unnamed.docx"
+
+
+def test_a_cv_named_like_a_windows_device_is_kept_as_is_and_downloads(
+    client, posting, member, django_capture_on_commit_callbacks
+):
+    cv = docx_bytes()
+    upload = NamedUpload("CON.docx", cv)
+    response = apply(client, posting, django_capture_on_commit_callbacks, cv=upload)
+    assert response.status_code == 302
+    application = Application.objects.get()
+    assert application.cv_name == "CON.docx"
+    assert (
+        "CON.docx"
+        in client_for(member)
+        .get(reverse("employer:applicants", args=[posting.pk]))
+        .content.decode()
+    )
+    download = client_for(member).get(cv_url(application))
+    assert download.status_code == 200
+    assert download["Content-Disposition"] == 'attachment; filename="CON.docx"'
+    assert b"".join(download.streaming_content) == cv
+
+
 # --- The other fields ---------------------------------------------------------------------------
 
 

@@ -3,17 +3,22 @@ counted twice, whether counts go straight to the database or through the Redis b
 
 from __future__ import annotations
 
+import socket
 import threading
 from datetime import timedelta
 
 import pytest
+import redis
 from django.db import connection
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
+from django.urls import reverse
 from django.utils import timezone
 
+from jobboard import redis_breaker
 from postings import counters
 from postings.factories import PublishedPostingFactory
 from postings.models import Posting, PostingQuerySet, ViewCountFlush
+from tests.hung_redis import HungRedis
 
 BROWSER = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -535,3 +540,132 @@ def test_head_requests_are_not_counted(shape, posting):
     request = RequestFactory().head("/jobs/", REMOTE_ADDR="203.0.113.5", HTTP_USER_AGENT=BROWSER)
     assert counters.count_once(request, posting.pk) is False
     assert total(posting) == 0
+
+
+# --- Redis away: counted straight into the rows, flushed never ---------------------------------
+
+
+class RedisAway:
+    """The counters' client pointed at another server until ``back()``."""
+
+    def __init__(self, settings, url: str) -> None:
+        self.settings, self.reachable = settings, settings.REDIS_URL
+        settings.REDIS_URL = url
+        counters.get_redis.cache_clear()
+
+    def back(self) -> None:
+        self.settings.REDIS_URL = self.reachable
+        counters.get_redis.cache_clear()
+        redis_breaker.resume_all()
+
+
+def closed_port_url() -> str:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    url = f"redis://127.0.0.1:{closed.getsockname()[1]}/0"
+    closed.close()  # nothing listens there: every connection is refused
+    return url
+
+
+@pytest.fixture
+def redis_down(redis_client, settings):
+    away = RedisAway(settings, closed_port_url())
+    yield away
+    away.back()
+
+
+@pytest.fixture
+def hung_redis(redis_client, settings):
+    server = HungRedis()
+    settings.REDIS_TIMEOUT = 0.2
+    settings.REDIS_BACKOFF_SECONDS = 60
+    away = RedisAway(settings, server.url)
+    yield server
+    away.back()
+    server.close()
+
+
+@pytest.mark.parametrize("counter", ["views", "applies"])
+def test_while_redis_is_down_every_visitor_is_counted_straight_into_the_row(
+    redis_down, posting, counter
+):
+    neighbour = PublishedPostingFactory(view_count=0, apply_click_count=0)
+    counted = [
+        counters.count_once(visit(ip=f"198.51.{i // 200}.{i % 200}"), posting.pk, counter)
+        for i in range(150)
+    ]
+    assert counted == [True] * 150
+    assert stored(posting, counter) == 150
+    assert stored(neighbour, counter) == 0
+    other = "applies" if counter == "views" else "views"
+    assert stored(posting, other) == 0
+
+
+def test_while_redis_is_down_a_visitor_reloading_is_counted_once(redis_down, posting):
+    results = [counters.count_once(visit(), posting.pk) for _ in range(20)]
+    assert results == [True] + [False] * 19
+    assert stored(posting) == 1
+
+
+def test_while_redis_is_down_one_address_still_counts_only_a_few_visitors(
+    redis_down, posting, settings
+):
+    settings.COUNTS_PER_ADDRESS_PER_DAY = 3
+    for n in range(10):
+        counters.count_once(visit(user_agent=f"{BROWSER} v{n}"), posting.pk)
+    assert stored(posting) == 3
+
+
+def test_while_redis_is_down_bots_are_still_not_counted(redis_down, posting):
+    assert not counters.count_once(visit(user_agent="curl/8.5.0"), posting.pk)
+    assert stored(posting) == 0
+
+
+def test_when_redis_is_back_the_flush_adds_only_what_redis_buffered(
+    redis_down, redis_client, posting
+):
+    count_visitors(posting, 5)  # during the outage: in the row already
+    assert stored(posting) == 5
+    with pytest.raises(redis.ConnectionError):  # the flush waits for Redis; nothing is lost
+        counters.flush()
+
+    redis_down.back()
+    count_visitors(posting, 3, start=100)  # buffered again
+    assert stored(posting) == 5
+    assert total(posting) == 8
+
+    assert counters.flush() == 3
+    assert counters.flush() == 0
+    assert stored(posting) == 8
+    assert total(posting) == 8
+
+
+def test_a_hung_redis_costs_one_wait_then_every_count_goes_to_the_row(hung_redis, posting):
+    counted = [counters.count_once(visit(ip=f"198.51.100.{i}"), posting.pk) for i in range(20)]
+    assert counted == [True] * 20
+    assert stored(posting) == 20
+    assert len(hung_redis.accepted) <= 2  # the first call and its one retry; then paused
+
+
+def test_listing_pages_and_apply_clicks_are_counted_while_redis_is_down(redis_down, posting):
+    posting.applies_on_board = False
+    posting.apply_url = "https://careers.example/apply/42"
+    posting.save()
+    for i in range(7):
+        client = Client(HTTP_USER_AGENT=BROWSER, REMOTE_ADDR=f"203.0.113.{i}")
+        assert client.get(posting.get_absolute_url()).status_code == 200
+        apply = client.get(reverse("postings:apply", args=[posting.pk]))
+        assert apply.status_code == 302
+    posting.refresh_from_db()
+    assert (posting.view_count, posting.apply_click_count) == (7, 7)
+
+
+@pytest.mark.postgres(reason=CONCURRENT_REASON)
+def test_fifty_concurrent_visitors_while_redis_is_down_are_counted_exactly(
+    redis_down, committed_posting
+):
+    results = run_threads(
+        50, lambda i: counters.count_once(visit(ip=f"10.3.0.{i}"), committed_posting.pk)
+    )
+    assert results == [True] * 50
+    assert stored(committed_posting) == 50
