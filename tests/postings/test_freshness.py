@@ -12,7 +12,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from postings import freshness, sources
+from postings import freshness, sources, tasks
 from postings.factories import (
     CompanyFactory,
     PastDeadlinePostingFactory,
@@ -433,6 +433,46 @@ def test_the_import_command_reads_urls_and_files_and_reports_each(db, source_ser
     call_command("import_jobs", good, stdout=out)
     assert "already listed (unchanged)" in out.getvalue()
     assert Posting.objects.count() == 1
+
+
+def test_a_source_page_that_redirects_inside_is_not_imported(db, source_server, internal_server):
+    url = source_server.redirect("/jobs/17", internal_server.url("/internal/admin"), code=302)
+    with pytest.raises(ImportRefused, match=f"refused 127.0.0.1:{internal_server.port}: port"):
+        import_url(url)
+    assert not Posting.objects.exists()
+    assert internal_server.requests() == []
+
+
+def test_the_import_command_says_why_an_inside_address_is_refused(db):
+    err = StringIO()
+    with pytest.raises(CommandError, match="1 of 1 addresses were not imported"):
+        call_command("import_jobs", "http://169.254.169.254/latest/", stdout=StringIO(), stderr=err)
+    assert err.getvalue() == (
+        "not imported: http://169.254.169.254/latest/: "
+        "refused 169.254.169.254:80: 169.254.169.254 is a link-local address\n"
+    )
+
+
+def test_the_import_task_does_not_retry_a_refused_address(db):
+    result = tasks.import_source.apply(args=["http://10.0.0.7/jobs/1"]).get()
+    assert result == "not imported: refused 10.0.0.7:80: 10.0.0.7 is a private address"
+
+
+def test_a_re_check_refused_inside_fails_and_reaches_a_moderator_like_any_unreachable_source(
+    imported, source_server, internal_server, settings, django_capture_on_commit_callbacks
+):
+    settings.RECHECK_MAX_FAILURES = 2
+    source_server.redirect("/jobs/1", internal_server.url("/internal/admin"), code=302)
+    with django_capture_on_commit_callbacks(execute=True):
+        verdicts = [check(imported)[0] for _ in range(2)]
+    imported.refresh_from_db()
+    assert verdicts == [freshness.FAILED, freshness.FAILED]
+    assert imported.title == "Backend Developer"
+    assert imported.status == Posting.Status.PUBLISHED
+    assert "refused 127.0.0.1" in imported.check_note
+    report = Report.objects.get(posting=imported, reason=Report.Reason.SOURCE_UNREACHABLE)
+    assert "refused 127.0.0.1" in report.details
+    assert internal_server.requests() == []
 
 
 def test_the_import_command_explains_missing_input(db, tmp_path):
