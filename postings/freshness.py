@@ -28,7 +28,7 @@ from django.db.models import F, Min, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from . import sources
+from . import duplicates, sources
 from .models import Posting
 
 logger = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ DEFERRED = "deferred"  # not attempted: the source host is at its request limit
 SKIPPED = "skipped"  # not ours: checked since it was queued, being checked, or not open
 
 SOURCE_GONE = "The source no longer lists this job."
+POINTS_ELSEWHERE = "The source now points to another job."
 DEADLINE_PASSED = "The deadline passed."
 
 # A queued batch that never ran (its message lost) gives its listings back after this long.
@@ -121,10 +122,10 @@ def _expire(posting: Posting, now: datetime, *, content_changed: bool = False) -
     return _reached(posting, now, EXPIRED, why, content_changed=content_changed)
 
 
-def _close(posting: Posting, now: datetime, why: str) -> str:
+def _close(posting: Posting, now: datetime, why: str, *, reason: str = SOURCE_GONE) -> str:
     posting.status = Posting.Status.CLOSED
     posting.closed_at = now
-    posting.closed_reason = SOURCE_GONE
+    posting.closed_reason = reason
     return _reached(posting, now, CLOSED, why)
 
 
@@ -217,6 +218,10 @@ def _judge(posting: Posting, fetched: sources.Fetched, now: datetime) -> str:
         )
     if page.job is None and posting.source_hash.startswith("ld:"):
         return _close(posting, now, "the source page no longer describes a job")
+    other = another_job(posting, page.job, fetched.url) if page.job and fetched.redirected else ""
+    if other:
+        why = f"the source now points to another job ({other})"
+        return _close(posting, now, why, reason=POINTS_ELSEWHERE)
     posting.source_etag, posting.source_last_modified = fetched.etag, fetched.last_modified
     if page.content_hash == posting.source_hash:
         return _reached(posting, now, UNCHANGED, "the job at the source is the same")
@@ -236,6 +241,28 @@ def _judge(posting: Posting, fetched: sources.Fetched, now: datetime) -> str:
         _expire(posting, now, content_changed=True)
         return _log(posting, UPDATED, f"changed {', '.join(changed)}; its new deadline has passed")
     return _reached(posting, now, UPDATED, f"changed {', '.join(changed)}", content_changed=True)
+
+
+def another_job(posting: Posting, job: sources.JobFacts, landed_at: str) -> str:
+    """How the job a redirected source lands on differs from the listing's; "" if it is the same.
+
+    A job page that now redirects to another job (a filled role sent to an open one) means ours
+    is gone: taking the other job's words would turn the listing into a job it never was. The
+    same job moved (a new address, a new slug) keeps its title and company.
+    """
+    try:
+        landed = sources.canonical_url(landed_at)
+    except ValueError:
+        landed = landed_at
+    listed = Posting.objects.filter(source_url=landed).exclude(pk=posting.pk).first()
+    if listed is not None:
+        return f"{landed[:120]}, listed here as #{listed.pk}"
+    if duplicates.title_key(job.title) != duplicates.title_key(posting.title):
+        return f"{job.title[:80]!r} at {landed[:120]}"
+    company = posting.company.name.casefold()
+    if job.company_name and job.company_name.casefold() != company:
+        return f"{job.title[:80]!r} at {job.company_name[:80]}, {landed[:120]}"
+    return ""
 
 
 # Facts a source may refresh. Seniority and practice area are our reading of its title, made

@@ -128,6 +128,50 @@ def test_a_source_redirecting_to_the_same_job_elsewhere_is_still_open(imported, 
     assert check(imported)[0] == freshness.UNCHANGED
 
 
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"title": "Sales Manager", "description": "<p>Sell our shop's services.</p>"},
+        {"hiringOrganization": {"@type": "Organization", "name": "Another Shop AG"}},
+    ],
+)
+def test_a_source_redirecting_to_another_job_closes_the_listing_and_keeps_its_words(
+    imported, source_server, other
+):
+    source_server.json_ld_page("/jobs/2", job_posting(**other))
+    source_server.redirect("/jobs/1", "/jobs/2", code=302)
+    description, updated_at = imported.description_html, imported.updated_at
+    verdict, posting = check(imported)
+    assert verdict == freshness.CLOSED
+    assert posting.status == Posting.Status.CLOSED
+    assert posting.closed_reason == "The source now points to another job."
+    assert "the source now points to another job" in posting.check_note
+    assert posting.title == "Backend Developer"
+    assert posting.description_html == description
+    assert posting.updated_at == updated_at
+
+
+def test_a_source_redirecting_to_a_page_we_list_as_another_listing_closes_it(
+    imported, source_server
+):
+    source_server.json_ld_page("/jobs/2", job_posting(title="Backend Developer"))
+    other = import_url(source_server.url("/jobs/2")).posting
+    source_server.redirect("/jobs/1", "/jobs/2", code=302)
+    verdict, posting = check(imported)
+    assert verdict == freshness.CLOSED
+    assert f"listed here as #{other.pk}" in posting.check_note
+
+
+def test_a_source_redirecting_to_the_same_job_with_new_words_is_updated(imported, source_server):
+    moved = job_posting(title="Backend Developer (m/w/d)", description="<p>Now remote too.</p>")
+    source_server.json_ld_page("/jobs/1-backend", moved)
+    source_server.redirect("/jobs/1", "/jobs/1-backend")
+    verdict, posting = check(imported)
+    assert verdict == freshness.UPDATED
+    assert posting.status == Posting.Status.PUBLISHED
+    assert "Now remote too." in posting.description_html
+
+
 def test_a_source_page_that_lost_its_job_posting_closes_the_listing(imported, source_server):
     source_server.page("/jobs/1", "<html><main><p>This position has been filled.</p></main></html>")
     verdict, posting = check(imported)
