@@ -5,9 +5,9 @@
   (ETag, Last-Modified), and per-host limits on requests at once and per minute.
 - Nothing fetched from outside reaches inside: every connection, the first and each redirect
   hop's, resolves its host name once, refuses loopback, private, link-local and other inside
-  addresses and ports other than 80 and 443 (``SOURCE_ALLOWED_NETWORKS``/``_PORTS`` excepted),
-  and connects to the very address it checked, so a name that re-resolves (DNS rebinding) cannot
-  slip through.
+  addresses, ports other than 80 and 443 (``SOURCE_ALLOWED_NETWORKS``/``_PORTS`` excepted) and
+  the board itself (``SITE_URL``), and connects to the very address it checked, so a name that
+  re-resolves (DNS rebinding) cannot slip through.
 - ``read_page`` finds the page's schema.org ``JobPosting`` JSON-LD and reduces it to ``JobFacts``:
   the facts we show, in our own vocabulary.
 - ``content_hash`` hashes the job, not the page: ads, "rendered at" footers and tracking scripts
@@ -204,6 +204,15 @@ def port_refusal(port: int) -> str:
     return f"port {port} is not a web port (80, 443; others need SOURCE_ALLOWED_PORTS)"
 
 
+def board_refusal(host: str, port: int) -> str:
+    """A source page on this board (SITE_URL) is not a source: "" for any other host."""
+    site = urlsplit(settings.SITE_URL)
+    site_port = site.port or (443 if site.scheme == "https" else 80)
+    if host.lower().strip("[]") == (site.hostname or "").lower() and port == site_port:
+        return "it is this board (SITE_URL)"
+    return ""
+
+
 def address_refusal(address: IPAddress) -> str:
     """Why we do not connect to this address; "" when we do."""
     if any(address in network for network in _allowed_networks()):
@@ -226,7 +235,7 @@ class OutsideOnlyBackend(httpcore.SyncBackend):
         local_address: str | None = None,
         socket_options=None,
     ) -> httpcore.NetworkStream:
-        if why := port_refusal(port):
+        if why := board_refusal(host, port) or port_refusal(port):
             raise SourceRefused(f"refused {host}:{port}: {why}")
         addresses = _resolve(host, port)
         allowed = [address for address in addresses if not address_refusal(address)]

@@ -427,6 +427,13 @@ def test_every_redirect_hop_is_checked(source_server, internal_server, target, r
     assert internal_server.requests() == []
 
 
+def test_a_redirect_to_the_board_itself_is_refused(source_server, settings):
+    settings.SITE_URL = "https://jobs.example.com"  # a public name: refused before any lookup
+    url = source_server.redirect("/job", f"{settings.SITE_URL}/moderation/", code=302)
+    with pytest.raises(sources.SourceRefused, match=r"jobs\.example\.com:443: it is this board"):
+        sources.fetch(url)
+
+
 def test_a_refused_fetch_is_logged(caplog):
     with pytest.raises(sources.SourceRefused):
         sources.fetch("http://169.254.169.254/latest/meta-data/")
