@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
-from django.db.models import F, Min, Q
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -47,12 +47,30 @@ def last_beat_tick() -> datetime | None:
 
 
 def oldest_check() -> datetime | None:
-    """When the least recently checked open listing was last checked (never: when it was posted)."""
+    """When the open listing the workers have waited on longest was last checked (never checked:
+    when it was posted).
+
+    A listing whose source keeps failing is never checked however often the workers try it (with
+    backoff, at least once an interval): it counts from its last attempt, so a dead source does
+    not make the workers look behind. ``failing_sources`` counts those listings apart.
+    """
     open_listings = Posting.objects.filter(status=Posting.Status.PUBLISHED)
-    never = open_listings.filter(last_checked_at__isnull=True).aggregate(m=Min("posted_at"))["m"]
-    if never is not None:
-        return never
-    return open_listings.aggregate(m=Min("last_checked_at"))["m"]
+    reachable = open_listings.filter(check_failures=0)
+    candidates = [
+        reachable.filter(last_checked_at__isnull=True).aggregate(m=Min("posted_at"))["m"],
+        reachable.aggregate(m=Min("last_checked_at"))["m"],
+        open_listings.filter(check_failures__gt=0).aggregate(m=Min("check_attempted_at"))["m"],
+    ]
+    return min((moment for moment in candidates if moment is not None), default=None)
+
+
+def failing_sources() -> dict[str, int]:
+    """Open listings whose last check failed (``count``), and how many of them failed often
+    enough to be put to a moderator (``flagged``)."""
+    flagged = Q(check_failures__gte=settings.RECHECK_MAX_FAILURES)
+    return Posting.objects.filter(status=Posting.Status.PUBLISHED, check_failures__gt=0).aggregate(
+        count=Count("pk"), flagged=Count("pk", filter=flagged)
+    )
 
 
 def freshness_lag(now: datetime | None = None) -> timedelta | None:
