@@ -268,14 +268,20 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-class OutsideOnlyTransport(httpx.HTTPTransport):
-    """httpx's transport on ``OutsideOnlyBackend``. httpx takes no network backend, so the pool
-    it built is replaced by the same pool on ours; no proxy (one would connect for us)."""
+@lru_cache(maxsize=1)
+def _ssl_context():
+    """One per process (building one reads the CA bundle: ~80 ms); connections may share it."""
+    return httpx.create_ssl_context()
 
-    def __init__(self) -> None:
-        super().__init__()
+
+class OutsideOnlyTransport(httpx.HTTPTransport):
+    """httpx's transport on ``OutsideOnlyBackend``. httpx takes no network backend, and its
+    ``__init__`` only builds the pool (and an SSL context), so this builds the same pool on ours
+    instead. No proxy: one would connect for us, to addresses we never checked."""
+
+    def __init__(self) -> None:  # not HTTPTransport's: its pool would be thrown away
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=_ssl_context(),
             max_connections=100,  # httpx's default limits
             max_keepalive_connections=20,
             keepalive_expiry=5.0,
