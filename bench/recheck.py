@@ -1213,6 +1213,10 @@ class Bench:
         claim_redis(self.env["REDIS_URL"])
         setup_django({k: self.env[k] for k in bench_env(args)})
         self.server = SourceServer(self.base_day, args.latency_ms, self.env).start()
+        # Its hosts are loopback addresses, which fetches refuse unless allowed (as an operator
+        # allows an intranet): the workers get this network and the server's port.
+        self.env["SOURCE_ALLOWED_NETWORKS"] = "127.0.0.0/8"
+        self.env["SOURCE_ALLOWED_PORTS"] = str(self.server.port)
         self.board = Board(create_companies(), self.server.port, args.hosts, self.base_day)
         self.meter.watch("worker", lambda: [self.worker.pid] if self.worker else [])
         self.meter.watch("postgres", lambda: processes_named("postgres", parent_not="postgres"))

@@ -6,6 +6,7 @@ nothing else installed. ``DATABASE_URL`` and ``REDIS_URL`` switch to PostgreSQL 
 production shape (see ``docker-compose.yml``).
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -245,6 +246,16 @@ SOURCE_USER_AGENT = env.str(
 # Per source host: requests at once, and requests per minute.
 SOURCE_HOST_CONCURRENCY = env.int("SOURCE_HOST_CONCURRENCY", default=2)
 SOURCE_HOST_PER_MINUTE = env.int("SOURCE_HOST_PER_MINUTE", default=30)
+# Source pages come from public addresses on ports 80 and 443 only: loopback, private, link-local
+# and other inside addresses are refused at every redirect hop (postings/sources.py). An operator
+# who aggregates from an intranet on purpose names its networks (CIDRs) and extra ports here.
+SOURCE_ALLOWED_NETWORKS = env.list("SOURCE_ALLOWED_NETWORKS", default=[])
+SOURCE_ALLOWED_PORTS = env.list("SOURCE_ALLOWED_PORTS", cast=int, default=[])
+for _network in SOURCE_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"SOURCE_ALLOWED_NETWORKS: {exc}") from exc
 
 # Employers hear this long before a listing's deadline, once.
 DEADLINE_REMINDER_BEFORE = timedelta(days=env.int("DEADLINE_REMINDER_DAYS", default=3))

@@ -8,7 +8,8 @@ Each part is a dict with a ``state``; the overall ``status`` is
 - ``"embedded"``: Celery runs eagerly (the default without Redis). There is no broker, no worker
   and no beat; tasks run inside the web process. Nothing is wrong.
 - ``"ok"``: beat ticked lately, at least one worker answers, the broker answers and the least
-  recently checked open listing is within its target.
+  recently checked open listing is within its target (a listing whose source keeps failing
+  counts from its last attempt; ``failing`` counts those listings apart).
 - ``"degraded"``: anything else.
 """
 
@@ -138,11 +139,13 @@ def _freshness(now: datetime) -> dict[str, Any]:
 
 
 def overdue_count(now: datetime) -> int:
-    """Open listings not checked within RECHECK_INTERVAL (never checked: not since posted)."""
+    """Open listings not checked within RECHECK_INTERVAL (never checked: not since posted), but
+    for those whose source is failing (counted apart: ``_failing``)."""
     cutoff = now - settings.RECHECK_INTERVAL
     return Posting.objects.filter(
         Q(last_checked_at__lt=cutoff) | Q(last_checked_at__isnull=True, posted_at__lt=cutoff),
         status=Posting.Status.PUBLISHED,
+        check_failures=0,
     ).count()
 
 
@@ -153,6 +156,16 @@ def _overdue(now: datetime) -> dict[str, Any]:
         logger.exception("status: cannot count overdue listings")
         return {"state": UNREACHABLE, "count": None}
     return {"state": OK if count == 0 else "some", "count": count}
+
+
+def _failing() -> dict[str, Any]:
+    """Open listings whose source cannot be read: the sources' fault, not the workers'."""
+    try:
+        figures = freshness.failing_sources()
+    except Exception:
+        logger.exception("status: cannot count listings with failing sources")
+        return {"state": UNREACHABLE, "count": None, "flagged": None}
+    return {"state": OK if figures["count"] == 0 else "failing", **figures}
 
 
 def workers_status(now: datetime | None = None) -> dict[str, Any]:
@@ -169,11 +182,13 @@ def workers_status(now: datetime | None = None) -> dict[str, Any]:
         "queue": queue,
         "freshness": _freshness(now),
         "overdue": _overdue(now),
+        "failing": _failing(),
     }
     if embedded:
         status = EMBEDDED
     else:
         # Overdue listings alone are not a fault: the lag allows a margin past the interval.
+        # Nor are failing sources: the workers try them on time; moderators hear of them.
         healthy = all(parts[name]["state"] == OK for name in ("beat", "workers", "queue"))
         healthy = healthy and parts["freshness"]["state"] in (OK, "no open listings")
         status = OK if healthy else DEGRADED

@@ -24,11 +24,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
-from django.db.models import F, Min, Q
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from . import sources
+from . import duplicates, sources
 from .models import Posting
 
 logger = logging.getLogger(__name__)
@@ -47,12 +47,30 @@ def last_beat_tick() -> datetime | None:
 
 
 def oldest_check() -> datetime | None:
-    """When the least recently checked open listing was last checked (never: when it was posted)."""
+    """When the open listing the workers have waited on longest was last checked (never checked:
+    when it was posted).
+
+    A listing whose source keeps failing is never checked however often the workers try it (with
+    backoff, at least once an interval): it counts from its last attempt, so a dead source does
+    not make the workers look behind. ``failing_sources`` counts those listings apart.
+    """
     open_listings = Posting.objects.filter(status=Posting.Status.PUBLISHED)
-    never = open_listings.filter(last_checked_at__isnull=True).aggregate(m=Min("posted_at"))["m"]
-    if never is not None:
-        return never
-    return open_listings.aggregate(m=Min("last_checked_at"))["m"]
+    reachable = open_listings.filter(check_failures=0)
+    candidates = [
+        reachable.filter(last_checked_at__isnull=True).aggregate(m=Min("posted_at"))["m"],
+        reachable.aggregate(m=Min("last_checked_at"))["m"],
+        open_listings.filter(check_failures__gt=0).aggregate(m=Min("check_attempted_at"))["m"],
+    ]
+    return min((moment for moment in candidates if moment is not None), default=None)
+
+
+def failing_sources() -> dict[str, int]:
+    """Open listings whose last check failed (``count``), and how many of them failed often
+    enough to be put to a moderator (``flagged``)."""
+    flagged = Q(check_failures__gte=settings.RECHECK_MAX_FAILURES)
+    return Posting.objects.filter(status=Posting.Status.PUBLISHED, check_failures__gt=0).aggregate(
+        count=Count("pk"), flagged=Count("pk", filter=flagged)
+    )
 
 
 def freshness_lag(now: datetime | None = None) -> timedelta | None:
@@ -75,6 +93,7 @@ DEFERRED = "deferred"  # not attempted: the source host is at its request limit
 SKIPPED = "skipped"  # not ours: checked since it was queued, being checked, or not open
 
 SOURCE_GONE = "The source no longer lists this job."
+POINTS_ELSEWHERE = "The source now points to another job."
 DEADLINE_PASSED = "The deadline passed."
 
 # A queued batch that never ran (its message lost) gives its listings back after this long.
@@ -121,10 +140,10 @@ def _expire(posting: Posting, now: datetime, *, content_changed: bool = False) -
     return _reached(posting, now, EXPIRED, why, content_changed=content_changed)
 
 
-def _close(posting: Posting, now: datetime, why: str) -> str:
+def _close(posting: Posting, now: datetime, why: str, *, reason: str = SOURCE_GONE) -> str:
     posting.status = Posting.Status.CLOSED
     posting.closed_at = now
-    posting.closed_reason = SOURCE_GONE
+    posting.closed_reason = reason
     return _reached(posting, now, CLOSED, why)
 
 
@@ -217,6 +236,10 @@ def _judge(posting: Posting, fetched: sources.Fetched, now: datetime) -> str:
         )
     if page.job is None and posting.source_hash.startswith("ld:"):
         return _close(posting, now, "the source page no longer describes a job")
+    other = another_job(posting, page.job, fetched.url) if page.job and fetched.redirected else ""
+    if other:
+        why = f"the source now points to another job ({other})"
+        return _close(posting, now, why, reason=POINTS_ELSEWHERE)
     posting.source_etag, posting.source_last_modified = fetched.etag, fetched.last_modified
     if page.content_hash == posting.source_hash:
         return _reached(posting, now, UNCHANGED, "the job at the source is the same")
@@ -236,6 +259,28 @@ def _judge(posting: Posting, fetched: sources.Fetched, now: datetime) -> str:
         _expire(posting, now, content_changed=True)
         return _log(posting, UPDATED, f"changed {', '.join(changed)}; its new deadline has passed")
     return _reached(posting, now, UPDATED, f"changed {', '.join(changed)}", content_changed=True)
+
+
+def another_job(posting: Posting, job: sources.JobFacts, landed_at: str) -> str:
+    """How the job a redirected source lands on differs from the listing's; "" if it is the same.
+
+    A job page that now redirects to another job (a filled role sent to an open one) means ours
+    is gone: taking the other job's words would turn the listing into a job it never was. The
+    same job moved (a new address, a new slug) keeps its title and company.
+    """
+    try:
+        landed = sources.canonical_url(landed_at)
+    except ValueError:
+        landed = landed_at
+    listed = Posting.objects.filter(source_url=landed).exclude(pk=posting.pk).first()
+    if listed is not None:
+        return f"{landed[:120]}, listed here as #{listed.pk}"
+    if duplicates.title_key(job.title) != duplicates.title_key(posting.title):
+        return f"{job.title[:80]!r} at {landed[:120]}"
+    company = posting.company.name.casefold()
+    if job.company_name and job.company_name.casefold() != company:
+        return f"{job.title[:80]!r} at {job.company_name[:80]}, {landed[:120]}"
+    return ""
 
 
 # Facts a source may refresh. Seniority and practice area are our reading of its title, made

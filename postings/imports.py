@@ -44,7 +44,10 @@ def import_url(url: str) -> ImportResult:
     existing = Posting.objects.filter(source_url=canonical).first()
     if existing is not None:
         return ImportResult(existing, created=False, verdict=freshness.check_listing(existing.pk))
-    fetched = sources.fetch(canonical)
+    try:
+        fetched = sources.fetch(canonical)
+    except sources.SourceRefused as exc:  # an inside address: retrying will not help
+        raise ImportRefused(str(exc)) from exc
     if fetched.status != 200:
         raise ImportRefused(f"the page answered {fetched.status}")
     page = sources.read_page(fetched.body)

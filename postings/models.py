@@ -505,6 +505,12 @@ class Posting(models.Model):
                 name="posting_pub_check_due",
                 condition=Q(status="published"),
             ),
+            # The status page: open listings whose source is failing, counted apart from the lag.
+            models.Index(
+                fields=["check_attempted_at"],
+                name="posting_pub_check_failing",
+                condition=Q(status="published", check_failures__gt=0),
+            ),
             # Deadline reminders: open listings whose reminder is still to send.
             models.Index(
                 "deadline",

@@ -3,6 +3,11 @@
 - ``fetch`` is the only way a worker reaches another site: httpx with connect and read timeouts,
   a cap on the whole fetch, a redirect limit, a size cap, a clear user agent, conditional requests
   (ETag, Last-Modified), and per-host limits on requests at once and per minute.
+- Nothing fetched from outside reaches inside: every connection, the first and each redirect
+  hop's, resolves its host name once, refuses loopback, private, link-local and other inside
+  addresses, ports other than 80 and 443 (``SOURCE_ALLOWED_NETWORKS``/``_PORTS`` excepted) and
+  the board itself (``SITE_URL``), and connects to the very address it checked, so a name that
+  re-resolves (DNS rebinding) cannot slip through.
 - ``read_page`` finds the page's schema.org ``JobPosting`` JSON-LD and reduces it to ``JobFacts``:
   the facts we show, in our own vocabulary.
 - ``content_hash`` hashes the job, not the page: ads, "rendered at" footers and tracking scripts
@@ -12,10 +17,12 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import logging
 import re
 import secrets
+import socket
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -24,6 +31,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 import lxml.html
 from django.conf import settings
@@ -46,6 +54,10 @@ TRACKING_PARAMS = ("gclid", "fbclid", "mc_cid", "mc_eid", "ref", "source")
 
 class SourceUnavailable(Exception):
     """No verdict: a network error, a timeout, a 5xx, or an answer we cannot read. Retry later."""
+
+
+class SourceRefused(SourceUnavailable):
+    """The address is inside (loopback, private, link-local, ...) or on a port we do not fetch."""
 
 
 class HostBusy(Exception):
@@ -133,12 +145,157 @@ class host_slot:
             self.key = ""
 
 
+# --- Inside addresses -----------------------------------------------------------------------
+
+WEB_PORTS = (80, 443)
+# Not public, though Python's flags miss them (3.11): shared address space (carrier-grade NAT).
+SHARED_ADDRESSES = ipaddress.ip_network("100.64.0.0/10")
+# IPv6 prefixes that carry an IPv4 address a router may deliver to: judged by that address.
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for (mapped, 6to4, Teredo, NAT64), if any."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # the client behind the Teredo server
+    if any(address in prefix for prefix in NAT64):
+        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    return None
+
+
+def inside_kind(address: IPAddress) -> str:
+    """What kind of inside address this is ("loopback", "private", ...); "" for a public one."""
+    if address.version == 6:
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            kind = inside_kind(embedded)
+            # A mapped or NAT64 address is its IPv4 address, whatever its own prefix's flags.
+            if kind or address.ipv4_mapped or any(address in prefix for prefix in NAT64):
+                return kind
+    checks = (
+        ("unspecified", address.is_unspecified),
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("shared (carrier-grade NAT)", address.version == 4 and address in SHARED_ADDRESSES),
+        ("reserved", address.is_reserved),
+        ("private", address.is_private),
+    )
+    for kind, applies in checks:
+        if applies:
+            return kind
+    return "" if address.is_global else "non-public"
+
+
+def _allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(n, strict=False) for n in settings.SOURCE_ALLOWED_NETWORKS]
+
+
+def port_refusal(port: int) -> str:
+    """Why we do not connect to this port; "" when we do."""
+    if port in WEB_PORTS or port in settings.SOURCE_ALLOWED_PORTS:
+        return ""
+    return f"port {port} is not a web port (80, 443; others need SOURCE_ALLOWED_PORTS)"
+
+
+def board_refusal(host: str, port: int) -> str:
+    """A source page on this board (SITE_URL) is not a source: "" for any other host."""
+    site = urlsplit(settings.SITE_URL)
+    site_port = site.port or (443 if site.scheme == "https" else 80)
+    if host.lower().strip("[]") == (site.hostname or "").lower() and port == site_port:
+        return "it is this board (SITE_URL)"
+    return ""
+
+
+def address_refusal(address: IPAddress) -> str:
+    """Why we do not connect to this address; "" when we do."""
+    if any(address in network for network in _allowed_networks()):
+        return ""
+    kind = inside_kind(address)
+    return f"{address} is a {kind} address" if kind else ""
+
+
+class OutsideOnlyBackend(httpcore.SyncBackend):
+    """httpcore's sockets, to checked addresses only: every connection httpx opens (the first
+    request's and each redirect hop's) resolves its host once, drops the addresses we refuse and
+    connects to one it checked. TLS still names the host (httpcore passes it as SNI), and so does
+    the Host header."""
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options=None,
+    ) -> httpcore.NetworkStream:
+        if why := board_refusal(host, port) or port_refusal(port):
+            raise SourceRefused(f"refused {host}:{port}: {why}")
+        addresses = _resolve(host, port)
+        allowed = [address for address in addresses if not address_refusal(address)]
+        if not allowed:
+            raise SourceRefused(f"refused {host}:{port}: {address_refusal(addresses[0])}")
+        error: Exception | None = None
+        for address in allowed:  # in the resolver's order, as socket.create_connection tries them
+            try:
+                return super().connect_tcp(
+                    str(address), port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        raise error
+
+
+def _resolve(host: str, port: int) -> list[IPAddress]:
+    """Every address of a host (an address stays itself), in the resolver's order, once each."""
+    try:
+        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+    addresses: list[IPAddress] = []
+    for _family, _type, _proto, _name, sockaddr in answers:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise httpcore.ConnectError(f"cannot resolve {host}: no address")
+    return addresses
+
+
+@lru_cache(maxsize=1)
+def _ssl_context():
+    """One per process (building one reads the CA bundle: ~80 ms); connections may share it."""
+    return httpx.create_ssl_context()
+
+
+class OutsideOnlyTransport(httpx.HTTPTransport):
+    """httpx's transport on ``OutsideOnlyBackend``. httpx takes no network backend, and its
+    ``__init__`` only builds the pool (and an SSL context), so this builds the same pool on ours
+    instead. No proxy: one would connect for us, to addresses we never checked."""
+
+    def __init__(self) -> None:  # not HTTPTransport's: its pool would be thrown away
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=_ssl_context(),
+            max_connections=100,  # httpx's default limits
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            network_backend=OutsideOnlyBackend(),
+        )
+
+
 # --- Fetching -------------------------------------------------------------------------------
 
 
 def new_client() -> httpx.Client:
     """One client per batch: connections to a host are reused between its listings."""
     return httpx.Client(
+        transport=OutsideOnlyTransport(),
         timeout=httpx.Timeout(
             connect=settings.SOURCE_CONNECT_TIMEOUT,
             read=settings.SOURCE_READ_TIMEOUT,
@@ -179,6 +336,9 @@ def fetch(
                 etag=response.headers.get("ETag", "")[:200],
                 last_modified=response.headers.get("Last-Modified", "")[:100],
             )
+    except SourceRefused as exc:
+        logger.warning("source fetch refused: %s: %s", url[:200], exc)
+        raise
     except httpx.TooManyRedirects as exc:
         raise SourceUnavailable(f"more than {settings.SOURCE_MAX_REDIRECTS} redirects") from exc
     except httpx.TimeoutException as exc:

@@ -13,7 +13,7 @@ from jobboard import status as worker_status
 
 from .moderation import ModeratorRequiredMixin
 
-PARTS = ("beat", "workers", "queue", "freshness", "overdue")
+PARTS = ("beat", "workers", "queue", "freshness", "overdue", "failing")
 BADGES = {
     "ok": "OK",
     "stale": "Stale",
@@ -21,6 +21,7 @@ BADGES = {
     "none": "None answering",
     "behind": "Behind",
     "some": "Some overdue",
+    "failing": "Some failing",
     "unreachable": "Unreachable",
     "not used": "Not used",
     "no open listings": "Nothing to check",
@@ -41,7 +42,7 @@ def tone(state: str, embedded: bool) -> str:
         return "ok"
     if state in NEUTRAL_STATES:
         return "neutral"
-    return "warn" if state == "some" or embedded else "bad"
+    return "warn" if state in ("some", "failing") or embedded else "bad"
 
 
 class StatusView(ModeratorRequiredMixin, TemplateView):

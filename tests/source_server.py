@@ -418,9 +418,15 @@ class SourceServer:
 
 
 @pytest.fixture
-def source_server() -> Iterator[SourceServer]:
-    """A fresh source-page server for the test, shut down (never waited on) afterwards."""
+def source_server(settings) -> Iterator[SourceServer]:
+    """A fresh source-page server for the test, shut down (never waited on) afterwards.
+
+    Fetches refuse loopback addresses and ports other than 80 and 443, so the fixture allows
+    exactly this server's address and port, as an operator allows an intranet source.
+    """
     server = SourceServer().start()
+    settings.SOURCE_ALLOWED_NETWORKS = [f"{server.host}/32"]
+    settings.SOURCE_ALLOWED_PORTS = [server.port]
     try:
         yield server
     finally:

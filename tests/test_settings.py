@@ -141,3 +141,8 @@ def test_database_and_redis_urls_switch_to_postgres_and_redis(tmp_path):
     assert settings["CACHE"] == "jobboard.cache.RedisCache"
     assert settings["EAGER"] is False
     assert settings["BROKER"] == "redis://cache.invalid:6379/3"
+
+
+def test_a_source_allowed_network_that_is_not_a_network_stops_the_start(tmp_path):
+    result = run_settings(tmp_path, SOURCE_ALLOWED_NETWORKS="10.20.0.0/16,intranet")
+    assert_refuses(result, "SOURCE_ALLOWED_NETWORKS: 'intranet' does not appear to be")

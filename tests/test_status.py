@@ -183,8 +183,10 @@ def test_an_unreachable_database_is_reported_not_raised(with_workers, monkeypatc
 
     monkeypatch.setattr(freshness, "freshness_lag", broken)
     monkeypatch.setattr(status, "overdue_count", broken)
+    monkeypatch.setattr(freshness, "failing_sources", broken)
     figures = status.workers_status()
     assert figures["freshness"]["state"] == figures["overdue"]["state"] == "unreachable"
+    assert figures["failing"] == {"state": "unreachable", "count": None, "flagged": None}
     assert figures["status"] == "degraded"
 
 
@@ -207,6 +209,46 @@ def test_lag_past_the_margin_is_behind(with_workers):
     assert figures["freshness"]["state"] == "behind"
     assert figures["freshness"]["lag_seconds"] == 3 * 3600
     assert figures["overdue"]["count"] == 2
+    assert figures["status"] == "degraded"
+
+
+def test_a_listing_whose_source_keeps_failing_is_reported_apart_not_as_behind(
+    client, settings, with_workers
+):
+    # Last checked three hours ago; since then its source failed at every try, the last one ten
+    # minutes ago, and a moderator was asked. The workers are on time.
+    now = timezone.now()
+    PublishedPostingFactory(
+        last_checked_at=now - timedelta(hours=3),
+        check_attempted_at=now - timedelta(minutes=10),
+        check_failures=settings.RECHECK_MAX_FAILURES + 2,
+    )
+    PublishedPostingFactory(
+        last_checked_at=now - timedelta(minutes=50),
+        check_attempted_at=now - timedelta(minutes=5),
+        check_failures=1,
+    )
+    figures = status.workers_status(now)
+    assert figures["freshness"]["state"] == "ok"
+    assert figures["freshness"]["lag_seconds"] == 20 * 60  # the fixture's listing
+    assert figures["overdue"] == {"state": "ok", "count": 0}
+    assert figures["failing"] == {"state": "failing", "count": 2, "flagged": 1}
+    assert figures["status"] == "ok"
+    response = client.get(reverse("healthz_workers"))
+    assert response.status_code == 200
+    assert response.json()["failing"] == {"state": "failing", "count": 2, "flagged": 1}
+
+
+def test_a_failing_source_the_workers_stopped_trying_still_counts_as_behind(with_workers):
+    now = timezone.now()
+    PublishedPostingFactory(
+        last_checked_at=now - timedelta(hours=5),
+        check_attempted_at=now - timedelta(hours=3),
+        check_failures=2,
+    )
+    figures = status.workers_status(now)
+    assert figures["freshness"]["state"] == "behind"
+    assert figures["freshness"]["lag_seconds"] == 3 * 3600
     assert figures["status"] == "degraded"
 
 
@@ -328,6 +370,7 @@ def test_moderators_see_the_figures_in_words(client, moderator, with_workers):
     assert "2 workers answering: celery@host1, celery@host2" in text
     assert "3 tasks waiting" in text
     assert "Least recently checked open listing: checked 20 minutes ago" in text
+    assert "0 open listings whose source could not be read at the last try" in text
     assert "(target: every 60 minutes)" in text
     assert "0 open listings not checked in the last 60 minutes" in text
     assert "status-row--bad" not in page
@@ -342,6 +385,24 @@ def test_moderators_see_what_is_wrong_highlighted(client, moderator, with_worker
     assert "No worker answered within 1 second." in words(page)
     assert "Beat last ran 10 minutes ago, but it should run every 60 seconds" in words(page)
     assert page.count("status-row--bad") == 2
+
+
+def test_moderators_see_failing_sources_apart_as_worth_a_look(
+    client, moderator, with_workers, settings
+):
+    PublishedPostingFactory(
+        last_checked_at=timezone.now() - timedelta(hours=3),
+        check_attempted_at=timezone.now() - timedelta(minutes=10),
+        check_failures=settings.RECHECK_MAX_FAILURES,
+    )
+    client.force_login(moderator)
+    page = client.get(STATUS_URL).content.decode()
+    assert "All running" in page
+    assert (
+        "Some failing 1 open listing whose source could not be read at the last try, 1 of them "
+        "put to moderators. The workers keep trying them; they do not count as behind."
+    ) in words(page)
+    assert "status-row--warn" in page and "status-row--bad" not in page
 
 
 def test_moderators_are_told_plainly_about_the_embedded_setup(client, moderator, embedded):

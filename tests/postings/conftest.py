@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from postings import sources
+from tests.source_server import SourceServer, job_posting
 
 
 @pytest.fixture
@@ -18,3 +19,13 @@ def quick_sources(settings):
     sources._rate_limiter.cache_clear()
     yield
     sources._rate_limiter.cache_clear()
+
+
+@pytest.fixture
+def internal_server():
+    """A second local server, playing a machine inside (an admin page): nothing allows its port,
+    so a fetch that reaches it went where it must not."""
+    server = SourceServer().start()
+    server.json_ld_page("/internal/admin", job_posting(title="Internal admin"))
+    yield server
+    server.close()

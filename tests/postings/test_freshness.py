@@ -12,7 +12,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from postings import freshness, sources
+from postings import freshness, sources, tasks
 from postings.factories import (
     CompanyFactory,
     PastDeadlinePostingFactory,
@@ -126,6 +126,50 @@ def test_a_source_redirecting_to_the_same_job_elsewhere_is_still_open(imported, 
     source_server.json_ld_page("/jobs/1-backend", job_posting(title="Backend Developer"))
     source_server.redirect("/jobs/1", "/jobs/1-backend")
     assert check(imported)[0] == freshness.UNCHANGED
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"title": "Sales Manager", "description": "<p>Sell our shop's services.</p>"},
+        {"hiringOrganization": {"@type": "Organization", "name": "Another Shop AG"}},
+    ],
+)
+def test_a_source_redirecting_to_another_job_closes_the_listing_and_keeps_its_words(
+    imported, source_server, other
+):
+    source_server.json_ld_page("/jobs/2", job_posting(**other))
+    source_server.redirect("/jobs/1", "/jobs/2", code=302)
+    description, updated_at = imported.description_html, imported.updated_at
+    verdict, posting = check(imported)
+    assert verdict == freshness.CLOSED
+    assert posting.status == Posting.Status.CLOSED
+    assert posting.closed_reason == "The source now points to another job."
+    assert "the source now points to another job" in posting.check_note
+    assert posting.title == "Backend Developer"
+    assert posting.description_html == description
+    assert posting.updated_at == updated_at
+
+
+def test_a_source_redirecting_to_a_page_we_list_as_another_listing_closes_it(
+    imported, source_server
+):
+    source_server.json_ld_page("/jobs/2", job_posting(title="Backend Developer"))
+    other = import_url(source_server.url("/jobs/2")).posting
+    source_server.redirect("/jobs/1", "/jobs/2", code=302)
+    verdict, posting = check(imported)
+    assert verdict == freshness.CLOSED
+    assert f"listed here as #{other.pk}" in posting.check_note
+
+
+def test_a_source_redirecting_to_the_same_job_with_new_words_is_updated(imported, source_server):
+    moved = job_posting(title="Backend Developer (m/w/d)", description="<p>Now remote too.</p>")
+    source_server.json_ld_page("/jobs/1-backend", moved)
+    source_server.redirect("/jobs/1", "/jobs/1-backend")
+    verdict, posting = check(imported)
+    assert verdict == freshness.UPDATED
+    assert posting.status == Posting.Status.PUBLISHED
+    assert "Now remote too." in posting.description_html
 
 
 def test_a_source_page_that_lost_its_job_posting_closes_the_listing(imported, source_server):
@@ -433,6 +477,46 @@ def test_the_import_command_reads_urls_and_files_and_reports_each(db, source_ser
     call_command("import_jobs", good, stdout=out)
     assert "already listed (unchanged)" in out.getvalue()
     assert Posting.objects.count() == 1
+
+
+def test_a_source_page_that_redirects_inside_is_not_imported(db, source_server, internal_server):
+    url = source_server.redirect("/jobs/17", internal_server.url("/internal/admin"), code=302)
+    with pytest.raises(ImportRefused, match=f"refused 127.0.0.1:{internal_server.port}: port"):
+        import_url(url)
+    assert not Posting.objects.exists()
+    assert internal_server.requests() == []
+
+
+def test_the_import_command_says_why_an_inside_address_is_refused(db):
+    err = StringIO()
+    with pytest.raises(CommandError, match="1 of 1 addresses were not imported"):
+        call_command("import_jobs", "http://169.254.169.254/latest/", stdout=StringIO(), stderr=err)
+    assert err.getvalue() == (
+        "not imported: http://169.254.169.254/latest/: "
+        "refused 169.254.169.254:80: 169.254.169.254 is a link-local address\n"
+    )
+
+
+def test_the_import_task_does_not_retry_a_refused_address(db):
+    result = tasks.import_source.apply(args=["http://10.0.0.7/jobs/1"]).get()
+    assert result == "not imported: refused 10.0.0.7:80: 10.0.0.7 is a private address"
+
+
+def test_a_re_check_refused_inside_fails_and_reaches_a_moderator_like_any_unreachable_source(
+    imported, source_server, internal_server, settings, django_capture_on_commit_callbacks
+):
+    settings.RECHECK_MAX_FAILURES = 2
+    source_server.redirect("/jobs/1", internal_server.url("/internal/admin"), code=302)
+    with django_capture_on_commit_callbacks(execute=True):
+        verdicts = [check(imported)[0] for _ in range(2)]
+    imported.refresh_from_db()
+    assert verdicts == [freshness.FAILED, freshness.FAILED]
+    assert imported.title == "Backend Developer"
+    assert imported.status == Posting.Status.PUBLISHED
+    assert "refused 127.0.0.1" in imported.check_note
+    report = Report.objects.get(posting=imported, reason=Report.Reason.SOURCE_UNREACHABLE)
+    assert "refused 127.0.0.1" in report.details
+    assert internal_server.requests() == []
 
 
 def test_the_import_command_explains_missing_input(db, tmp_path):

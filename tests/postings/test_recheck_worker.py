@@ -32,6 +32,16 @@ WORKER_ENV = {
 }
 
 
+def worker_env(source_server) -> dict[str, str]:
+    """WORKER_ENV, and the source server allowed as the ``source_server`` fixture allows it here:
+    a worker reads its settings from its environment, and fetches refuse loopback otherwise."""
+    return {
+        **WORKER_ENV,
+        "SOURCE_ALLOWED_NETWORKS": f"{source_server.host}/32",
+        "SOURCE_ALLOWED_PORTS": str(source_server.port),
+    }
+
+
 @pytest.fixture(autouse=True)
 def generous_host_limits(settings):
     settings.SOURCE_HOST_PER_MINUTE = 10000
@@ -82,7 +92,7 @@ def test_every_verdict_end_to_end_through_the_worker(start_worker, source_server
     source_server.redirect("/moved", "/careers")
     source_server.status("/broken", 500)
     source_server.hang("/slow", 10)
-    worker = start_worker(**WORKER_ENV)
+    worker = start_worker(**worker_env(source_server))
     started = timezone.now()
 
     assert freshness.schedule_rechecks() == 8  # the late one expired at once
@@ -116,7 +126,7 @@ def test_a_worker_killed_mid_check_runs_it_again_and_it_is_checked_once(
     source_server.json_ld_page("/jobs/1", job_posting(title="Master Baker"))
     source_server.delay("/jobs/1", 3)
     source_server.clear_requests()
-    worker = start_worker(**WORKER_ENV)
+    worker = start_worker(**worker_env(source_server))
     queued_at = timezone.now()
 
     tasks.recheck_batch.delay([posting.pk], queued_at.isoformat())
@@ -146,7 +156,7 @@ def test_a_whole_worker_killed_mid_check_has_its_task_handed_out_again(start_wor
         CELERY_VISIBILITY_TIMEOUT="2",
         CELERY_RESTORE_INTERVAL="1",
         CELERY_RESTORE_THROTTLE="1",
-        **WORKER_ENV,
+        **worker_env(source_server),
     )
     queued_at = timezone.now()
 
@@ -170,7 +180,7 @@ def test_two_workers_on_the_same_batch_never_check_a_listing_twice_at_once(
     for n in range(8):
         source_server.delay(f"/jobs/{n}", 0.5)
     source_server.clear_requests()
-    env = {**WORKER_ENV, "RECHECK_FETCH_THREADS": "3"}
+    env = {**worker_env(source_server), "RECHECK_FETCH_THREADS": "3"}
     first, second = start_worker(concurrency=1, **env), start_worker(concurrency=1, **env)
     queued_at = timezone.now().isoformat()
     ids = [p.pk for p in postings]
@@ -194,7 +204,7 @@ def test_a_closed_report_re_checks_the_listing_within_seconds(start_worker, sour
     posting = imported(source_server, "/jobs/1", title="Baker")
     Posting.objects.filter(pk=posting.pk).update(last_checked_at=timezone.now())  # not due
     source_server.status("/jobs/1", 410)
-    start_worker(**WORKER_ENV)
+    start_worker(**worker_env(source_server))
 
     response = client.post(f"/jobs/{posting.pk}/report/", {"reason": "closed"})
     assert response.status_code in (200, 302)
@@ -267,13 +277,13 @@ def test_on_the_production_shape_beat_and_a_worker_keep_listings_true(
     own = PublishedPostingFactory(last_checked_at=timezone.now() - timedelta(hours=2))
     source_server.json_ld_page("/changed", job_posting(title="Head Cook"))
     source_server.status("/gone", 404)
-    start_worker(**WORKER_ENV)
+    start_worker(**worker_env(source_server))
     started = timezone.now()
     beat = subprocess.Popen(  # noqa: S603 (our own command line)
         [sys.executable, "-m", "celery", "-A", "jobboard", "beat", "--loglevel=INFO",
          f"--schedule={tmp_path / 'beat-schedule'}"],
         cwd=ROOT,
-        env=build_worker_env(celery_queue, RECHECK_TICK_SECONDS="1", **WORKER_ENV),
+        env=build_worker_env(celery_queue, RECHECK_TICK_SECONDS="1", **worker_env(source_server)),
         stdout=(tmp_path / "beat.log").open("w"),
         stderr=subprocess.STDOUT,
     )  # fmt: skip

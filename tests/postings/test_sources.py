@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -284,7 +286,8 @@ def test_a_page_over_the_size_cap_is_not_read(source_server, settings):
         sources.fetch(url)
 
 
-def test_nothing_listens_is_no_verdict():
+def test_nothing_listens_is_no_verdict(settings):
+    settings.SOURCE_ALLOWED_NETWORKS, settings.SOURCE_ALLOWED_PORTS = ["127.0.0.1/32"], [9]
     with pytest.raises(sources.SourceUnavailable, match="network error"):
         sources.fetch("http://127.0.0.1:9/job")
 
@@ -311,3 +314,127 @@ def test_a_host_gets_at_most_its_requests_per_minute(source_server, settings):
     assert 0 < busy.value.retry_after <= 60
     assert len(source_server.requests("/job")) == 3  # the fourth never reached the server
     sources.fetch(source_server.url("/job", host="localhost"))  # another host name: its own limit
+
+
+# --- Inside addresses -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "kind"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("[::1]", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.1.1", "private"),
+        ("169.254.169.254", "link-local"),  # cloud metadata
+        ("[fe80::1]", "link-local"),
+        ("[fc00::1]", "private"),
+        ("224.0.0.1", "multicast"),
+        ("0.0.0.0", "unspecified"),  # noqa: S104 (an address we refuse, not one we bind)
+        ("100.64.0.1", "shared"),
+        ("[::ffff:127.0.0.1]", "loopback"),  # IPv4-mapped
+        ("[2002:7f00:1::]", "loopback"),  # 6to4 of 127.0.0.1
+        ("[64:ff9b::a00:1]", "private"),  # NAT64 of 10.0.0.1
+        ("240.0.0.1", "reserved"),
+        ("2130706433", "loopback"),  # 127.0.0.1 spelled as one number
+    ],
+)
+def test_a_source_at_an_inside_address_is_refused(host, kind):
+    with pytest.raises(sources.SourceRefused, match=f"refused .*is a {kind}"):
+        sources.fetch(f"http://{host}/internal/admin")
+
+
+def test_a_public_address_is_not_inside():
+    for address in ("8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"):
+        assert sources.inside_kind(ipaddress.ip_address(address)) == ""
+
+
+def test_the_local_source_server_is_refused_unless_its_network_is_allowed(source_server, settings):
+    url = source_server.json_ld_page("/internal/admin", job_posting(title="Admin"))
+    settings.SOURCE_ALLOWED_NETWORKS = []  # its port is still allowed
+    with pytest.raises(sources.SourceRefused, match=r"127\.0\.0\.1 is a loopback address"):
+        sources.fetch(url)
+    assert source_server.requests() == []
+
+
+def test_a_port_other_than_80_and_443_is_refused_unless_allowed(source_server, settings):
+    url = source_server.json_ld_page("/job", job_posting())
+    settings.SOURCE_ALLOWED_PORTS = []  # its address is still allowed
+    with pytest.raises(sources.SourceRefused, match=f"port {source_server.port} is not a web"):
+        sources.fetch(url)
+    assert source_server.requests() == []
+    settings.SOURCE_ALLOWED_PORTS = [source_server.port]
+    assert sources.fetch(url).status == 200
+
+
+def resolving(monkeypatch, names: dict[str, list[str]]) -> list[str]:
+    """Make ``socket.getaddrinfo`` answer these names with these addresses (in turn, one list per
+    lookup, the last repeated); returns the names looked up. Other names resolve as usual."""
+    real, asked = socket.getaddrinfo, []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host not in names:
+            return real(host, port, *args, **kwargs)
+        asked.append(host)
+        answers = names[host]
+        address = answers.pop(0) if len(answers) > 1 else answers[0]
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        return [(family, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+def test_a_public_looking_name_that_resolves_inside_is_refused(monkeypatch):
+    resolving(monkeypatch, {"jobs.example.com": ["10.0.0.7"]})
+    refusal = r"jobs\.example\.com:80: 10\.0\.0\.7 is a private address"
+    with pytest.raises(sources.SourceRefused, match=refusal):
+        sources.fetch("http://jobs.example.com/job")
+
+
+def test_the_address_checked_is_the_address_connected_to(source_server, monkeypatch):
+    # DNS rebinding: the name answers an allowed address, then an inside one. The connection
+    # goes to the address that was checked; the name is not looked up again to connect.
+    asked = resolving(monkeypatch, {"jobs.example.test": ["127.0.0.1", "127.0.0.2"]})
+    source_server.json_ld_page("/job", job_posting())
+    fetched = sources.fetch(source_server.url("/job", host="jobs.example.test"))
+    assert fetched.status == 200
+    assert asked == ["jobs.example.test"]
+    assert source_server.requests("/job")[0].headers["Host"] == (
+        f"jobs.example.test:{source_server.port}"
+    )
+    with pytest.raises(sources.SourceRefused, match=r"127\.0\.0\.2 is a loopback"):
+        sources.fetch(source_server.url("/other", host="jobs.example.test"))
+
+
+@pytest.mark.parametrize(
+    ("target", "refusal"),
+    [
+        ("internal", "port .* is not a web port"),
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a link-local"),
+        ("http://localhost:5432/", "port 5432 is not a web port"),
+        ("http://[::1]/", "::1 is a loopback"),
+    ],
+)
+def test_every_redirect_hop_is_checked(source_server, internal_server, target, refusal):
+    if target == "internal":
+        target = internal_server.url("/internal/admin")
+    url = source_server.redirect("/job", target, code=302)
+    with pytest.raises(sources.SourceRefused, match=refusal):
+        sources.fetch(url)
+    assert len(source_server.requests("/job")) == 1  # the first hop was allowed and made
+    assert internal_server.requests() == []
+
+
+def test_a_redirect_to_the_board_itself_is_refused(source_server, settings):
+    settings.SITE_URL = "https://jobs.example.com"  # a public name: refused before any lookup
+    url = source_server.redirect("/job", f"{settings.SITE_URL}/moderation/", code=302)
+    with pytest.raises(sources.SourceRefused, match=r"jobs\.example\.com:443: it is this board"):
+        sources.fetch(url)
+
+
+def test_a_refused_fetch_is_logged(caplog):
+    with pytest.raises(sources.SourceRefused):
+        sources.fetch("http://169.254.169.254/latest/meta-data/")
+    assert "source fetch refused: http://169.254.169.254/latest/meta-data/" in caplog.text
