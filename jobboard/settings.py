@@ -414,7 +414,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # Calls to a Redis paused after a timeout are not logged one by one (jobboard/redis_breaker).
-    "filters": {"redis_paused": {"()": "jobboard.redis_breaker.QuietWhilePaused"}},
+    "filters": {
+        "redis_paused": {"()": "jobboard.redis_breaker.QuietWhilePaused"},
+        "refusal_on_one_line": {"()": "jobboard.logging_filters.RefusalOnOneLine"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
@@ -425,6 +428,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # A 403 is a refusal, not a fault: one line, no traceback.
+        "django.request": {"filters": ["refusal_on_one_line"]},
         # Every re-check logs its verdict (postings.freshness); the client's own line is noise.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
