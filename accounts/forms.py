@@ -8,7 +8,7 @@ from django.core.validators import MaxLengthValidator
 from django.template.defaultfilters import filesizeformat
 
 from postings.models import Company
-from postings.text import without_control_characters
+from postings.text import is_one_line, without_control_characters
 
 from .lockout import normalize_email
 from .models import User
@@ -30,9 +30,11 @@ def email_field(**kwargs) -> forms.EmailField:
 
 
 def one_line(value: str) -> None:
-    """Names go into email subjects and greetings: a line break there could forge a message."""
-    if "\n" in value or "\r" in value:
-        raise forms.ValidationError("Keep this to a single line.")
+    """Names go into email subjects and greetings: a line break there (Unicode has several)
+    could forge a message, a bidi override disguise one. The other control characters are
+    dropped by the form instead (``without_control_characters``)."""
+    if not is_one_line(without_control_characters(value)):
+        raise forms.ValidationError("Keep this to a single line of plain text.")
 
 
 class SignupForm(forms.Form):
@@ -55,6 +57,9 @@ class SignupForm(forms.Form):
     )
     # The signed invitation link a colleague's sign-up started from, if any.
     invitation = forms.CharField(required=False, widget=forms.HiddenInput, max_length=500)
+
+    def clean_full_name(self) -> str:
+        return without_control_characters(self.cleaned_data["full_name"]).strip()
 
     def clean_email(self) -> str:
         email = normalize_email(self.cleaned_data["email"])

@@ -289,9 +289,19 @@ def test_factories_password_logs_in(client):
     assert user.check_password(PASSWORD)
 
 
-def test_a_name_with_a_line_break_is_refused_because_it_goes_into_emails(client):
-    response = client.post(
-        reverse("accounts:signup"),
-        {"email": "eve@example.com", "full_name": "Eve\nSubject: pay now", "password": "x" * 20},
-    )
-    assert "single line" in response.content.decode()
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Eve\nSubject: pay now",
+        "Eve\u2028Subject: pay now",  # Unicode's line separator
+        "Eve\x85Subject: pay now",  # NEL
+        "Eve\x9b",  # a C1 control
+        "Eve\u202eed.lap",  # a right-to-left override
+    ],
+    ids=["line-feed", "line-separator", "nel", "c1", "rtl-override"],
+)
+def test_a_name_that_is_not_one_plain_line_is_refused_because_it_goes_into_emails(client, name):
+    response = sign_up(client, email="eve@example.com", full_name=name)
+    assert response.status_code == 200
+    assert "single line" in " ".join(response.context["form"].errors["full_name"])
+    assert not User.objects.exists()
