@@ -1,12 +1,19 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, SetPasswordForm
+from django.contrib.auth.forms import (
+    AuthenticationForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+    SetPasswordForm,
+)
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.template.defaultfilters import filesizeformat
 
+from jobboard.mailbox import email_allowed
 from postings.models import Company
 from postings.text import is_one_line, without_control_characters
 
@@ -246,3 +253,19 @@ class NewPasswordForm(_PasswordCap, SetPasswordForm):
 
 class ChangePasswordForm(_PasswordCap, PasswordChangeForm):
     pass
+
+
+class ResetPasswordForm(PasswordResetForm):
+    """Django's form, sending one mailbox at most ``ACCOUNT_EMAILS_PER_DAY`` reset emails a day
+    (jobboard/mailbox.py). Past that nothing is sent, and the page still says only "if an account
+    uses that address, we have sent it a link"."""
+
+    def send_mail(self, subject_template_name, email_template_name, context, from_email, to_email,
+                  html_email_template_name=None):  # fmt: skip
+        if email_allowed(
+            kind="password_reset", to=to_email, per_day=settings.ACCOUNT_EMAILS_PER_DAY
+        ):
+            super().send_mail(
+                subject_template_name, email_template_name, context, from_email, to_email,
+                html_email_template_name,
+            )  # fmt: skip

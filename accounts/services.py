@@ -7,7 +7,8 @@ email, and each stops working once used, because the row it points to has change
 
 Emails go out in the request, after the database work has committed: the person waiting needs
 the link now, ``EMAIL_TIMEOUT`` bounds the wait, and a failed send is logged and can be repeated
-("send the link again", "send again" on the members page).
+("send the link again", "send again" on the members page). Each kind is capped per mailbox and
+day (``ACCOUNT_EMAILS_PER_DAY``, jobboard/mailbox.py): anyone can type anyone's address.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
+from jobboard.mailbox import email_allowed
 from postings.models import Company, Membership, slug_for
 
 from .lockout import normalize_email
@@ -90,8 +92,15 @@ class EmailNotSent(Exception):
     """The mail server did not take the message (already logged)."""
 
 
-def email_send(*, to: str, template: str, context: dict) -> None:
-    """Send ``accounts/email/<template>.txt`` with its ``<template>_subject.txt``."""
+class EmailCapReached(EmailNotSent):
+    """The mailbox has had today's ``ACCOUNT_EMAILS_PER_DAY`` emails of this kind (logged)."""
+
+
+def email_send(*, to: str, template: str, context: dict, kind: str) -> None:
+    """Send ``accounts/email/<template>.txt`` with its ``<template>_subject.txt``, unless the
+    mailbox has had today's emails of ``kind`` (then raises ``EmailCapReached``)."""
+    if not email_allowed(kind=kind, to=to, per_day=settings.ACCOUNT_EMAILS_PER_DAY):
+        raise EmailCapReached(f"{kind} email cap reached")
     context = {"site_name": settings.SITE_NAME, **context}
     subject = render_to_string(f"accounts/email/{template}_subject.txt", context)
     body = render_to_string(f"accounts/email/{template}.txt", context)
@@ -144,6 +153,7 @@ def user_verification_send(*, user: User, site_url: str) -> None:
     email_send(
         to=user.email,
         template="verify_email",
+        kind="signup",
         context={
             "user": user,
             "link": site_url + path,
@@ -300,6 +310,7 @@ def invitation_send(*, company: Company, email: str, invited_by: User, site_url:
     email_send(
         to=email,
         template="invitation",
+        kind="invitation",
         context={
             "invitation": invitation,
             "company": company,

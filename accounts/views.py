@@ -46,6 +46,7 @@ from .forms import (
     InviteForm,
     LoginForm,
     NewPasswordForm,
+    ResetPasswordForm,
     SignupForm,
 )
 from .models import Invitation
@@ -219,6 +220,10 @@ class ResendVerificationView(LoginRequiredMixin, View):
         else:
             try:
                 services.user_verification_send(user=request.user, site_url=site_url(request))
+            except services.EmailCapReached:
+                messages.warning(
+                    request, f"We have sent this address several emails today. {TOO_OFTEN}"
+                )
             except services.EmailNotSent:
                 messages.warning(
                     request, "We could not send the email just now. Try again in a few minutes."
@@ -250,6 +255,7 @@ class LoginView(PlainLabelsMixin, auth_views.LoginView):
 
 
 class PasswordResetView(PlainLabelsMixin, auth_views.PasswordResetView):
+    form_class = ResetPasswordForm
     template_name = "accounts/password_reset_form.html"
     email_template_name = "accounts/email/password_reset.txt"
     subject_template_name = "accounts/email/password_reset_subject.txt"

@@ -24,7 +24,6 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
 from django.core.mail import EmailMessage, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import IntegrityError, transaction
@@ -35,6 +34,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_countries import countries
 
+from jobboard.mailbox import email_allowed
 from postings.filters import PostingFilter
 from postings.models import Posting
 
@@ -180,16 +180,11 @@ def saved_search_request(*, email: str, frequency: str, query: str) -> SavedSear
 
 
 def _may_email(email: str) -> bool:
-    """At most ALERTS_CONFIRMATIONS_PER_DAY confirmation emails a day to one address, so the form
-    cannot be used to flood somebody's inbox. A cache that is down lets the email go."""
-    key = f"alerts:confirmations:{signing.Signer(salt='alerts.rate').signature(email)}"
-    try:
-        cache.add(key, 0, timeout=24 * 3600)
-        sent = cache.incr(key)
-    except Exception:
-        logger.exception("alert confirmation limit unavailable")
-        return True
-    return sent <= settings.ALERTS_CONFIRMATIONS_PER_DAY
+    """At most ALERTS_CONFIRMATIONS_PER_DAY confirmation emails a day to one mailbox, however
+    its address is spelled, so the form cannot be used to flood somebody's inbox."""
+    return email_allowed(
+        kind="alert_confirmation", to=email, per_day=settings.ALERTS_CONFIRMATIONS_PER_DAY
+    )
 
 
 def confirmation_email(search: SavedSearch, frequency: str) -> EmailMessage:

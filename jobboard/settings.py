@@ -327,6 +327,11 @@ RATELIMIT_USE_CACHE = "default"
 # Email verification and invitation links stay valid this long.
 SIGNUP_LINK_MAX_AGE = timedelta(days=env.int("SIGNUP_LINK_DAYS", default=3))
 INVITATION_MAX_AGE = timedelta(days=env.int("INVITATION_DAYS", default=7))
+# Emails anyone can have us send to an address, per mailbox (jobboard/mailbox.py) and day, each
+# kind counted on its own: sign-up emails (verification, "someone tried to sign up"), password
+# resets and invitations; and confirmations of applications.
+ACCOUNT_EMAILS_PER_DAY = env.int("ACCOUNT_EMAILS_PER_DAY", default=5)
+APPLICATION_CONFIRMATIONS_PER_DAY = env.int("APPLICATION_CONFIRMATIONS_PER_DAY", default=10)
 
 # CV uploads.
 CV_MAX_BYTES = env.int("CV_MAX_BYTES", default=5 * 1024 * 1024)

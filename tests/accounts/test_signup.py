@@ -252,6 +252,15 @@ def test_resend_is_rate_limited_per_user(client):
     assert "We have sent the link several times already" in response.content.decode()
 
 
+def test_resend_keeps_to_the_mailboxs_daily_cap_of_sign_up_emails(client, settings):
+    settings.ACCOUNT_EMAILS_PER_DAY = 1
+    client.force_login(UserFactory(email="ada+jobs@example.com"))
+    client.post(reverse("accounts:verify_resend"))
+    response = client.post(reverse("accounts:verify_resend"), follow=True)
+    assert len(mail.outbox) == 1
+    assert "We have sent this address several emails today" in response.content.decode()
+
+
 def test_resend_for_a_verified_user_sends_nothing(client, owner):
     client.force_login(owner)
     response = client.post(reverse("accounts:verify_resend"), follow=True)

@@ -149,6 +149,16 @@ def test_nobody_can_flood_one_inbox_with_confirmations(
     assert len(mailoutbox) == settings.ALERTS_CONFIRMATIONS_PER_DAY
 
 
+def test_tagged_spellings_of_one_inbox_share_its_confirmation_cap(
+    mailoutbox, django_capture_on_commit_callbacks, settings
+):
+    settings.ALERTS_CONFIRMATIONS_PER_DAY = 3
+    for n in range(5):
+        client = Client(REMOTE_ADDR=f"10.0.2.{n}")
+        subscribe(client, django_capture_on_commit_callbacks, email=f"victim+{n}@example.com")
+    assert len(mailoutbox) == 3
+
+
 def test_the_subscribe_page_works_without_the_list(client):
     response = client.get(SUBSCRIBE + "?workplace=remote&seniority=senior")
     assert response.status_code == 200
