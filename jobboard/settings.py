@@ -264,6 +264,7 @@ ALERTS_MAX_PER_EMAIL = env.int("ALERTS_MAX_PER_EMAIL", default=20)
 
 CELERY_BEAT_SCHEDULE |= {
     "email-alerts": {"task": "alerts.tasks.send_alerts", "schedule": ALERTS_TICK.total_seconds()},
+    "delete-stale-searches": {"task": "alerts.tasks.delete_stale_searches", "schedule": 3600.0},
 }
 
 # Anonymous visitors' list and listing pages are kept rendered this long at most, so the counts

@@ -157,6 +157,21 @@ def test_tagged_spellings_of_one_inbox_share_its_confirmation_cap(
         client = Client(REMOTE_ADDR=f"10.0.2.{n}")
         subscribe(client, django_capture_on_commit_callbacks, email=f"victim+{n}@example.com")
     assert len(mailoutbox) == 3
+    assert SavedSearch.objects.count() == 3  # nothing saved for the refused ones
+
+
+def test_confirming_past_the_cap_says_why_and_subscribes_nothing(client, settings):
+    settings.ALERTS_MAX_PER_EMAIL = 1
+    now = timezone.now()
+    SavedSearch.objects.create(
+        email="ann@example.com", query="q=go", confirmed_at=now, next_alert_at=now
+    )
+    pending = SavedSearch.objects.create(email="ann@example.com", query="q=rust")
+    response = client.post(reverse("alerts:confirm", args=[services.confirm_token(pending)]))
+    assert response.status_code == 409
+    assert "already has 1 saved searches" in response.content.decode()
+    pending.refresh_from_db()
+    assert not pending.is_active
 
 
 def test_the_subscribe_page_works_without_the_list(client):
