@@ -69,13 +69,8 @@ class SignupForm(forms.Form):
         return without_control_characters(self.cleaned_data["full_name"]).strip()
 
     def clean_email(self) -> str:
-        email = normalize_email(self.cleaned_data["email"])
-        if User.objects.filter(email=email).exists():
-            raise ValidationError(
-                "An account with this email already exists. Log in, or reset your password "
-                "if you have forgotten it."
-            )
-        return email
+        # Whether the address has an account is never said here: see services.user_signup.
+        return normalize_email(self.cleaned_data["email"])
 
     def clean(self) -> dict:
         cleaned = super().clean()

@@ -9,6 +9,9 @@ Emails go out in the request, after the database work has committed: the person 
 the link now, ``EMAIL_TIMEOUT`` bounds the wait, and a failed send is logged and can be repeated
 ("send the link again", "send again" on the members page). Each kind is capped per mailbox and
 day (``ACCOUNT_EMAILS_PER_DAY``, jobboard/mailbox.py): anyone can type anyone's address.
+
+Sign-up never says whether an address has an account (log-in and password reset do not either):
+both answers are "check your email", and the owner of a taken address is emailed instead.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import logging
 import uuid
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -121,14 +125,23 @@ def user_signup(
     full_name: str = "",
     site_url: str,
     invitation: Invitation | None = None,
-) -> User:
-    """Create an account and email it a verification link.
+) -> User | None:
+    """Create an account and email it a verification link; returns it.
+
+    For an address that already has an account, create nothing, email its owner that someone
+    tried to sign up with it, and return None. The visitor gets the same "check your email"
+    either way, as soon: the password is hashed and one email sent in both branches.
 
     Signing up from an invitation sent to the same address proves the address already, so the
-    account starts verified and joins the inviting company.
+    account starts verified and joins the inviting company (and only then is a taken address
+    said to be taken: the emailed link shows the visitor owns it).
     """
     email = normalize_email(email)
     from_invitation = invitation is not None and invitation.email == email
+    if not from_invitation and User.objects.filter(email=email).exists():
+        make_password(password)  # the time creating an account takes, spent on nothing
+        _signup_attempt_send(email=email, site_url=site_url)
+        return None
     try:
         with transaction.atomic():
             user = User.objects.create_user(
@@ -140,12 +153,32 @@ def user_signup(
             if from_invitation:
                 invitation_accept(invitation=invitation, user=user)
     except IntegrityError as error:  # two sign-ups for one address at the same moment
-        raise ValidationError({"email": "An account with this email already exists."}) from error
+        if from_invitation:
+            raise ValidationError(
+                {"email": "An account with this email already exists. Log in to join."}
+            ) from error
+        _signup_attempt_send(email=email, site_url=site_url)
+        return None
     if not from_invitation:
         # If the mail server is down, the banner's "send the link again" is the way out.
         with contextlib.suppress(EmailNotSent):
             user_verification_send(user=user, site_url=site_url)
     return user
+
+
+def _signup_attempt_send(*, email: str, site_url: str) -> None:
+    """Tell an account's owner that someone tried to sign up with their address."""
+    with contextlib.suppress(EmailNotSent):
+        email_send(
+            to=email,
+            template="signup_attempt",
+            kind="signup",
+            context={
+                "email": email,
+                "login_link": site_url + reverse("accounts:login"),
+                "reset_link": site_url + reverse("accounts:password_reset"),
+            },
+        )
 
 
 def user_verification_send(*, user: User, site_url: str) -> None:
