@@ -250,6 +250,21 @@ def test_an_unsubscribed_search_can_be_turned_on_again_from_its_page(client, act
     assert active_search.covered_until > active_search.confirmed_at  # new jobs from now on
 
 
+def test_turning_a_search_on_again_past_the_cap_says_why(client, active_search, settings):
+    settings.ALERTS_MAX_PER_EMAIL = 1
+    token = services.manage_token(active_search)
+    client.post(reverse("alerts:unsubscribe", args=[token]))
+    now = timezone.now()
+    SavedSearch.objects.create(
+        email="ann@example.com", query="q=go", confirmed_at=now, next_alert_at=now
+    )
+    response = client.post(reverse("alerts:manage", args=[token]), {"frequency": "daily"})
+    assert response.status_code == 400
+    assert "already has 1 saved searches" in response.content.decode()
+    active_search.refresh_from_db()
+    assert not active_search.is_active
+
+
 def test_a_logged_in_user_uses_the_same_pages(client, django_user_model, active_search):
     user = django_user_model.objects.create_user(email="bo@example.com", password="x" * 20)
     client.force_login(user)
