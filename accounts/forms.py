@@ -1,14 +1,21 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, SetPasswordForm
+from django.contrib.auth.forms import (
+    AuthenticationForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+    SetPasswordForm,
+)
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.template.defaultfilters import filesizeformat
 
+from jobboard.mailbox import email_allowed
 from postings.models import Company
-from postings.text import without_control_characters
+from postings.text import is_one_line, without_control_characters
 
 from .lockout import normalize_email
 from .models import User
@@ -30,9 +37,11 @@ def email_field(**kwargs) -> forms.EmailField:
 
 
 def one_line(value: str) -> None:
-    """Names go into email subjects and greetings: a line break there could forge a message."""
-    if "\n" in value or "\r" in value:
-        raise forms.ValidationError("Keep this to a single line.")
+    """Names go into email subjects and greetings: a line break there (Unicode has several)
+    could forge a message, a bidi override disguise one. The other control characters are
+    dropped by the form instead (``without_control_characters``)."""
+    if not is_one_line(without_control_characters(value)):
+        raise forms.ValidationError("Keep this to a single line of plain text.")
 
 
 class SignupForm(forms.Form):
@@ -56,14 +65,12 @@ class SignupForm(forms.Form):
     # The signed invitation link a colleague's sign-up started from, if any.
     invitation = forms.CharField(required=False, widget=forms.HiddenInput, max_length=500)
 
+    def clean_full_name(self) -> str:
+        return without_control_characters(self.cleaned_data["full_name"]).strip()
+
     def clean_email(self) -> str:
-        email = normalize_email(self.cleaned_data["email"])
-        if User.objects.filter(email=email).exists():
-            raise ValidationError(
-                "An account with this email already exists. Log in, or reset your password "
-                "if you have forgotten it."
-            )
-        return email
+        # Whether the address has an account is never said here: see services.user_signup.
+        return normalize_email(self.cleaned_data["email"])
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -241,3 +248,19 @@ class NewPasswordForm(_PasswordCap, SetPasswordForm):
 
 class ChangePasswordForm(_PasswordCap, PasswordChangeForm):
     pass
+
+
+class ResetPasswordForm(PasswordResetForm):
+    """Django's form, sending one mailbox at most ``ACCOUNT_EMAILS_PER_DAY`` reset emails a day
+    (jobboard/mailbox.py). Past that nothing is sent, and the page still says only "if an account
+    uses that address, we have sent it a link"."""
+
+    def send_mail(self, subject_template_name, email_template_name, context, from_email, to_email,
+                  html_email_template_name=None):  # fmt: skip
+        if email_allowed(
+            kind="password_reset", to=to_email, per_day=settings.ACCOUNT_EMAILS_PER_DAY
+        ):
+            super().send_mail(
+                subject_template_name, email_template_name, context, from_email, to_email,
+                html_email_template_name,
+            )  # fmt: skip

@@ -7,7 +7,11 @@ email, and each stops working once used, because the row it points to has change
 
 Emails go out in the request, after the database work has committed: the person waiting needs
 the link now, ``EMAIL_TIMEOUT`` bounds the wait, and a failed send is logged and can be repeated
-("send the link again", "send again" on the members page).
+("send the link again", "send again" on the members page). Each kind is capped per mailbox and
+day (``ACCOUNT_EMAILS_PER_DAY``, jobboard/mailbox.py): anyone can type anyone's address.
+
+Sign-up never says whether an address has an account (log-in and password reset do not either):
+both answers are "check your email", and the owner of a taken address is emailed instead.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import logging
 import uuid
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -28,6 +33,7 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
+from jobboard.mailbox import email_allowed
 from postings.models import Company, Membership, slug_for
 
 from .lockout import normalize_email
@@ -90,8 +96,15 @@ class EmailNotSent(Exception):
     """The mail server did not take the message (already logged)."""
 
 
-def email_send(*, to: str, template: str, context: dict) -> None:
-    """Send ``accounts/email/<template>.txt`` with its ``<template>_subject.txt``."""
+class EmailCapReached(EmailNotSent):
+    """The mailbox has had today's ``ACCOUNT_EMAILS_PER_DAY`` emails of this kind (logged)."""
+
+
+def email_send(*, to: str, template: str, context: dict, kind: str) -> None:
+    """Send ``accounts/email/<template>.txt`` with its ``<template>_subject.txt``, unless the
+    mailbox has had today's emails of ``kind`` (then raises ``EmailCapReached``)."""
+    if not email_allowed(kind=kind, to=to, per_day=settings.ACCOUNT_EMAILS_PER_DAY):
+        raise EmailCapReached(f"{kind} email cap reached")
     context = {"site_name": settings.SITE_NAME, **context}
     subject = render_to_string(f"accounts/email/{template}_subject.txt", context)
     body = render_to_string(f"accounts/email/{template}.txt", context)
@@ -112,14 +125,23 @@ def user_signup(
     full_name: str = "",
     site_url: str,
     invitation: Invitation | None = None,
-) -> User:
-    """Create an account and email it a verification link.
+) -> User | None:
+    """Create an account and email it a verification link; returns it.
+
+    For an address that already has an account, create nothing, email its owner that someone
+    tried to sign up with it, and return None. The visitor gets the same "check your email"
+    either way, as soon: the password is hashed and one email sent in both branches.
 
     Signing up from an invitation sent to the same address proves the address already, so the
-    account starts verified and joins the inviting company.
+    account starts verified and joins the inviting company (and only then is a taken address
+    said to be taken: the emailed link shows the visitor owns it).
     """
     email = normalize_email(email)
     from_invitation = invitation is not None and invitation.email == email
+    if not from_invitation and User.objects.filter(email=email).exists():
+        make_password(password)  # the time creating an account takes, spent on nothing
+        _signup_attempt_send(email=email, site_url=site_url)
+        return None
     try:
         with transaction.atomic():
             user = User.objects.create_user(
@@ -131,7 +153,12 @@ def user_signup(
             if from_invitation:
                 invitation_accept(invitation=invitation, user=user)
     except IntegrityError as error:  # two sign-ups for one address at the same moment
-        raise ValidationError({"email": "An account with this email already exists."}) from error
+        if from_invitation:
+            raise ValidationError(
+                {"email": "An account with this email already exists. Log in to join."}
+            ) from error
+        _signup_attempt_send(email=email, site_url=site_url)
+        return None
     if not from_invitation:
         # If the mail server is down, the banner's "send the link again" is the way out.
         with contextlib.suppress(EmailNotSent):
@@ -139,11 +166,27 @@ def user_signup(
     return user
 
 
+def _signup_attempt_send(*, email: str, site_url: str) -> None:
+    """Tell an account's owner that someone tried to sign up with their address."""
+    with contextlib.suppress(EmailNotSent):
+        email_send(
+            to=email,
+            template="signup_attempt",
+            kind="signup",
+            context={
+                "email": email,
+                "login_link": site_url + reverse("accounts:login"),
+                "reset_link": site_url + reverse("accounts:password_reset"),
+            },
+        )
+
+
 def user_verification_send(*, user: User, site_url: str) -> None:
     path = reverse("accounts:verify", kwargs={"token": verification_token(user)})
     email_send(
         to=user.email,
         template="verify_email",
+        kind="signup",
         context={
             "user": user,
             "link": site_url + path,
@@ -300,6 +343,7 @@ def invitation_send(*, company: Company, email: str, invited_by: User, site_url:
     email_send(
         to=email,
         template="invitation",
+        kind="invitation",
         context={
             "invitation": invitation,
             "company": company,

@@ -7,6 +7,7 @@ app_name = "accounts"
 
 urlpatterns = [
     path("signup/", views.SignupView.as_view(), name="signup"),
+    path("signup/sent/", views.SignupSentView.as_view(), name="signup_sent"),
     path("verify/resend/", views.ResendVerificationView.as_view(), name="verify_resend"),
     path("verify/<str:token>/", views.VerifyEmailView.as_view(), name="verify"),
     path("login/", views.LoginView.as_view(), name="login"),

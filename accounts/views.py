@@ -31,7 +31,7 @@ from django.urls import NoReverseMatch, reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.decorators.http import require_GET
-from django.views.generic import FormView
+from django.views.generic import FormView, TemplateView
 from django_ratelimit.core import is_ratelimited
 
 from postings.counters import client_ip
@@ -46,6 +46,7 @@ from .forms import (
     InviteForm,
     LoginForm,
     NewPasswordForm,
+    ResetPasswordForm,
     SignupForm,
 )
 from .models import Invitation
@@ -55,6 +56,8 @@ SIGNUP_RATE = "10/h"
 PASSWORD_RESET_RATE = "5/h"  # noqa: S105 (a rate, not a password)
 RESEND_RATE = "3/h"
 INVITE_RATE = "30/h"
+# The address the visitor signed up with, for the "check your email" page.
+SIGNUP_EMAIL_KEY = "accounts.signup_email"
 TOO_OFTEN = "You have done this several times in a short while. Wait an hour, then try again."
 
 LOGO_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
@@ -165,9 +168,10 @@ class SignupView(PlainLabelsMixin, FormView):
         if over_rate(self.request, group="signup", rate=SIGNUP_RATE):
             return refuse_too_often(self, form)
         invitation = self.invitation()
+        email = form.cleaned_data["email"]
         try:
             user = services.user_signup(
-                email=form.cleaned_data["email"],
+                email=email,
                 password=form.cleaned_data["password"],
                 full_name=form.cleaned_data["full_name"],
                 site_url=site_url(self.request),
@@ -176,16 +180,23 @@ class SignupView(PlainLabelsMixin, FormView):
         except (ValidationError, services.LinkError) as error:
             form.add_error(None, error if isinstance(error, ValidationError) else str(error))
             return self.form_invalid(form)
-        login(self.request, user, backend="django.contrib.auth.backends.ModelBackend")
-        if invitation is not None and company_of(user) == invitation.company:
+        if user is not None and invitation is not None and company_of(user) == invitation.company:
+            login(self.request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(self.request, f"Welcome to {invitation.company.name}.")
             return redirect(home_url())
-        messages.success(
-            self.request,
-            f"Welcome! We have sent a link to {user.email}: follow it to verify your address. "
-            "Meanwhile, tell us about your company.",
-        )
-        return redirect("accounts:company_create")
+        # A new account and a taken address get the same answer (services.user_signup).
+        self.request.session[SIGNUP_EMAIL_KEY] = email
+        return redirect("accounts:signup_sent")
+
+
+class SignupSentView(TemplateView):
+    """ "Check your email" after a sign-up, whether the address was new or had an account."""
+
+    template_name = "accounts/signup_sent.html"
+
+    def get_context_data(self, **kwargs):
+        email = self.request.session.get(SIGNUP_EMAIL_KEY, "")
+        return super().get_context_data(email=email, **kwargs)
 
 
 class VerifyEmailView(View):
@@ -227,6 +238,10 @@ class ResendVerificationView(LoginRequiredMixin, View):
         else:
             try:
                 services.user_verification_send(user=request.user, site_url=site_url(request))
+            except services.EmailCapReached:
+                messages.warning(
+                    request, f"We have sent this address several emails today. {TOO_OFTEN}"
+                )
             except services.EmailNotSent:
                 messages.warning(
                     request, "We could not send the email just now. Try again in a few minutes."
@@ -258,6 +273,7 @@ class LoginView(PlainLabelsMixin, auth_views.LoginView):
 
 
 class PasswordResetView(PlainLabelsMixin, auth_views.PasswordResetView):
+    form_class = ResetPasswordForm
     template_name = "accounts/password_reset_form.html"
     email_template_name = "accounts/email/password_reset.txt"
     subject_template_name = "accounts/email/password_reset_subject.txt"

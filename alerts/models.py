@@ -24,6 +24,9 @@ class SavedSearchQuerySet(models.QuerySet["SavedSearch"]):
     def due(self, now: datetime | None = None) -> SavedSearchQuerySet:
         return self.active().filter(next_alert_at__lte=now or timezone.now())
 
+    def unconfirmed(self) -> SavedSearchQuerySet:
+        return self.filter(confirmed_at__isnull=True)
+
     def for_email(self, email: str) -> SavedSearchQuerySet:
         return self.filter(email=email.strip().lower())
 
@@ -40,6 +43,7 @@ class SavedSearch(models.Model):
     # "q=python&workplace=remote". Empty means every new job.
     query = models.CharField(max_length=2000, blank=True)
     frequency = models.CharField(max_length=10, choices=Frequency.choices, default=Frequency.DAILY)
+    # Until confirmed: when the newest confirmation link was asked for (deleted once it expires).
     created_at = models.DateTimeField(auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)

@@ -24,7 +24,6 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
 from django.core.mail import EmailMessage, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import IntegrityError, transaction
@@ -35,6 +34,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_countries import countries
 
+from jobboard.mailbox import email_allowed
 from postings.filters import PostingFilter
 from postings.models import Posting
 
@@ -151,45 +151,55 @@ def saved_search_request(*, email: str, frequency: str, query: str) -> SavedSear
 
     Nothing changes for an address that already confirmed the same search until the new link
     is confirmed too: a stranger cannot change someone else's alerts by typing their address.
+    Nor can a stranger use up an address's ``ALERTS_MAX_PER_EMAIL``: only confirmed searches
+    count, nothing is saved once its mailbox has had today's confirmation emails, and a search
+    never confirmed is deleted after ``ALERTS_CONFIRM_DAYS`` (``saved_searches_delete_stale``).
     """
     email = email.strip().lower()
     search = SavedSearch.objects.filter(email=email, query=query).first()
-    if search is None:
-        pending_or_active = SavedSearch.objects.for_email(email).filter(
-            unsubscribed_at__isnull=True
+    if search is None or not search.is_active:
+        _refuse_past_max(email, search)
+    if not email_allowed(
+        kind="alert_confirmation", to=email, per_day=settings.ALERTS_CONFIRMATIONS_PER_DAY
+    ):
+        raise SubscribeRefused(
+            "We have sent several confirmation emails to this address today. "
+            "Please look for them in your inbox (and spam folder), or try again tomorrow."
         )
-        if pending_or_active.count() >= settings.ALERTS_MAX_PER_EMAIL:
-            raise SubscribeRefused(
-                f"This address already has {settings.ALERTS_MAX_PER_EMAIL} saved searches. "
-                "Stop one with the link at the end of any alert, then try again."
-            )
+    if search is None:
         try:
             with transaction.atomic():
                 search = SavedSearch.objects.create(email=email, query=query, frequency=frequency)
         except IntegrityError:  # the same request twice at once
             search = SavedSearch.objects.get(email=email, query=query)
-    if not _may_email(email):
-        raise SubscribeRefused(
-            "We have sent several confirmation emails to this address today. "
-            "Please look for them in your inbox (and spam folder), or try again tomorrow."
-        )
+    elif search.confirmed_at is None:
+        # A new link for a search never confirmed: keep it as long as this link works.
+        SavedSearch.objects.filter(pk=search.pk).update(created_at=timezone.now())
     from .tasks import send_alert_confirmation
 
     transaction.on_commit(lambda: send_alert_confirmation.delay(search.pk, frequency))
     return search
 
 
-def _may_email(email: str) -> bool:
-    """At most ALERTS_CONFIRMATIONS_PER_DAY confirmation emails a day to one address, so the form
-    cannot be used to flood somebody's inbox. A cache that is down lets the email go."""
-    key = f"alerts:confirmations:{signing.Signer(salt='alerts.rate').signature(email)}"
-    try:
-        cache.add(key, 0, timeout=24 * 3600)
-        sent = cache.incr(key)
-    except Exception:
-        logger.exception("alert confirmation limit unavailable")
-        return True
-    return sent <= settings.ALERTS_CONFIRMATIONS_PER_DAY
+def _refuse_past_max(email: str, search: SavedSearch | None) -> None:
+    """Turning on one more search for an address that has ALERTS_MAX_PER_EMAIL on is refused."""
+    active = SavedSearch.objects.for_email(email).active()
+    if search is not None:
+        active = active.exclude(pk=search.pk)
+    if active.count() >= settings.ALERTS_MAX_PER_EMAIL:
+        raise SubscribeRefused(
+            f"This address already has {settings.ALERTS_MAX_PER_EMAIL} saved searches. "
+            "Stop one with the link at the end of any alert, then try again."
+        )
+
+
+def saved_searches_delete_stale(*, now: datetime | None = None) -> int:
+    """Delete the searches whose confirmation link has expired unused; returns how many."""
+    cutoff = (now or timezone.now()) - settings.ALERTS_CONFIRM_MAX_AGE
+    deleted, _ = SavedSearch.objects.unconfirmed().filter(created_at__lt=cutoff).delete()
+    if deleted:
+        logger.info("deleted %s saved search(es) never confirmed", deleted)
+    return deleted
 
 
 def confirmation_email(search: SavedSearch, frequency: str) -> EmailMessage:
@@ -249,6 +259,7 @@ def _subscribe(*, pk: int, frequency: str, now: datetime) -> SavedSearch:
         if search is None:
             raise InvalidLink
         if not search.is_active:
+            _refuse_past_max(search.email, search)
             search.confirmed_at = search.confirmed_at or now
             search.unsubscribed_at = None
             search.covered_until = now

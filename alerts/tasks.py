@@ -17,6 +17,12 @@ def send_alerts() -> int:
     return services.alerts_schedule()
 
 
+@shared_task
+def delete_stale_searches() -> int:
+    """Beat: delete the searches whose confirmation link expired unused."""
+    return services.saved_searches_delete_stale()
+
+
 @shared_task(soft_time_limit=240, time_limit=300, **MAIL_RETRY)
 def send_alert_batch(search_ids: list[int]) -> int:
     return services.alert_batch_send(search_ids=[int(pk) for pk in search_ids])

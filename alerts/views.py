@@ -95,6 +95,9 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         search = services.saved_search_confirm(token=token)
     except services.InvalidLink:
         return _invalid_link(request)
+    except services.SubscribeRefused as refused:
+        context = {"token": token, "refused": refused.message}
+        return render(request, "alerts/confirm.html", context, status=409)
     return redirect("alerts:manage", token=services.manage_token(search))
 
 
@@ -109,10 +112,14 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST":
         form = FrequencyForm(request.POST)
         if form.is_valid():
-            search = services.saved_search_change(
-                search=search, frequency=form.cleaned_data["frequency"]
-            )
-            return redirect("alerts:manage", token=token)
+            try:
+                services.saved_search_change(
+                    search=search, frequency=form.cleaned_data["frequency"]
+                )
+            except services.SubscribeRefused as refused:
+                form.add_error(None, refused.message)
+            else:
+                return redirect("alerts:manage", token=token)
         status = 400
     return render(
         request, "alerts/manage.html", _manage_context(search, token, form), status=status

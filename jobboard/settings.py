@@ -286,6 +286,7 @@ ALERTS_MAX_PER_EMAIL = env.int("ALERTS_MAX_PER_EMAIL", default=20)
 
 CELERY_BEAT_SCHEDULE |= {
     "email-alerts": {"task": "alerts.tasks.send_alerts", "schedule": ALERTS_TICK.total_seconds()},
+    "delete-stale-searches": {"task": "alerts.tasks.delete_stale_searches", "schedule": 3600.0},
 }
 
 # Anonymous visitors' list and listing pages are kept rendered this long at most, so the counts
@@ -349,6 +350,11 @@ RATELIMIT_USE_CACHE = "default"
 # Email verification and invitation links stay valid this long.
 SIGNUP_LINK_MAX_AGE = timedelta(days=env.int("SIGNUP_LINK_DAYS", default=3))
 INVITATION_MAX_AGE = timedelta(days=env.int("INVITATION_DAYS", default=7))
+# Emails anyone can have us send to an address, per mailbox (jobboard/mailbox.py) and day, each
+# kind counted on its own: sign-up emails (verification, "someone tried to sign up"), password
+# resets and invitations; and confirmations of applications.
+ACCOUNT_EMAILS_PER_DAY = env.int("ACCOUNT_EMAILS_PER_DAY", default=5)
+APPLICATION_CONFIRMATIONS_PER_DAY = env.int("APPLICATION_CONFIRMATIONS_PER_DAY", default=10)
 
 # CV uploads.
 CV_MAX_BYTES = env.int("CV_MAX_BYTES", default=5 * 1024 * 1024)
@@ -443,7 +449,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # Calls to a Redis paused after a timeout are not logged one by one (jobboard/redis_breaker).
-    "filters": {"redis_paused": {"()": "jobboard.redis_breaker.QuietWhilePaused"}},
+    "filters": {
+        "redis_paused": {"()": "jobboard.redis_breaker.QuietWhilePaused"},
+        "refusal_on_one_line": {"()": "jobboard.logging_filters.RefusalOnOneLine"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
@@ -454,6 +463,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # A 403 is a refusal, not a fault: one line, no traceback.
+        "django.request": {"filters": ["refusal_on_one_line"]},
         # Every re-check logs its verdict (postings.freshness); the client's own line is noise.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},

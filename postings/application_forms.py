@@ -11,17 +11,16 @@ from django.core.validators import URLValidator
 
 from .applications import CV_KINDS, cv_kind, link_lines
 from .models import Application
+from .text import is_one_line
 
 COVER_NOTE_MAX = 4000
 LINKS_MAX = 5
-# Any control character, newlines included: a name or phone is one plain line.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PHONE = re.compile(r"^\+?[0-9 ().\-/]{5,39}$")
 _link_field = forms.URLField(assume_scheme="https", validators=[URLValidator(["http", "https"])])
 
 
 def one_line(value: str, what: str) -> str:
-    if _CONTROL.search(value):
+    if not is_one_line(value):
         raise ValidationError(f"Your {what} must be a single line of text.", code="control")
     return value
 

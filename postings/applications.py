@@ -33,6 +33,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from jobboard.mailbox import email_allowed
+
 from . import tasks
 from .models import Application, Posting
 
@@ -308,7 +310,12 @@ def application_notify(*, application: Application, site_url: str = "") -> int:
         "applicants_url": site_url + reverse("employer:applicants", args=[posting.pk]),
     }
     messages, kinds = [], []
-    if _first_time(application, "confirmation"):
+    # Anyone can type any address into the form: its mailbox gets a few confirmations a day.
+    if _first_time(application, "confirmation") and email_allowed(
+        kind="application_confirmation",
+        to=application.email,
+        per_day=settings.APPLICATION_CONFIRMATIONS_PER_DAY,
+    ):
         kinds.append("confirmation")
         messages.append(_email("application_confirmation", context, to=[application.email]))
     if _first_time(application, "received"):

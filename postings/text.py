@@ -38,6 +38,17 @@ def without_control_characters(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+# What a single line of plain text (a name, a phone number: they go into email headers and
+# greetings) cannot hold: any control character, C0 or C1 (NEL, U+0085, ends a line too), the
+# Unicode line and paragraph separators, and the bidi embeddings, overrides and isolates that
+# make "Eve\u202eed.lap" read "Evepal.de". Joiners and direction marks stay: scripts need them.
+_NOT_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def is_one_line(text: str) -> bool:
+    return not _NOT_ONE_LINE.search(text)
+
+
 def sanitize_html(raw_html: str) -> str:
     return nh3.clean(
         raw_html,

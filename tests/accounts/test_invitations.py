@@ -188,6 +188,18 @@ def test_invitations_are_rate_limited_per_owner(client, owner):
     assert len(mail.outbox) == 30
 
 
+def test_invitations_to_one_mailbox_are_capped_per_day(client, owner, settings):
+    settings.ACCOUNT_EMAILS_PER_DAY = 2
+    client.force_login(owner)
+    for tag in ("a", "b", "c"):
+        response = invite(client, f"newbie+{tag}@example.com")
+        assert response.status_code == 302
+    assert [m.to for m in mail.outbox] == [["newbie+a@example.com"], ["newbie+b@example.com"]]
+    page = client.get(MEMBERS).content.decode()
+    assert "could not be sent just now" in page
+    assert "newbie+c@example.com" in page  # saved, to send again later
+
+
 # --- Following the link ----------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ import re
 import pytest
 from django.contrib.auth.models import Group
 from django.core import mail
+from django.test import Client
 from django.urls import reverse
 
 from accounts.factories import PASSWORD, EmployerFactory, UserFactory, VerifiedUserFactory
@@ -280,6 +281,21 @@ def test_password_reset_requests_are_rate_limited(client):
     response = client.post(reverse("accounts:password_reset"), {"email": "ada@example.com"})
     assert response.status_code == 429
     assert len(mail.outbox) == 5
+
+
+def test_password_reset_emails_to_one_mailbox_are_capped_from_any_visitors(settings, caplog):
+    settings.ACCOUNT_EMAILS_PER_DAY = 2
+    for email in ("ada@example.com", "ada+1@example.com", "Ada+2@example.com"):
+        VerifiedUserFactory(email=email.lower())
+    for n in range(3):
+        address = ["ada@example.com", "ADA+1@example.com", "ada+2@example.com"][n]
+        response = Client(REMOTE_ADDR=f"10.0.9.{n}").post(
+            reverse("accounts:password_reset"), {"email": address}
+        )
+        # The same page as for a sent email, or for no account at all.
+        assert response["Location"] == reverse("accounts:password_reset_done")
+    assert [m.to for m in mail.outbox] == [["ada@example.com"], ["ada+1@example.com"]]
+    assert "password_reset email not sent: its mailbox had 2 today" in caplog.text
 
 
 @pytest.mark.parametrize(

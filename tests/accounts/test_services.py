@@ -35,12 +35,26 @@ def test_user_signup_stores_the_email_lower_cased_and_sends_one_email():
     assert "https://jobs.example/accounts/verify/" in mail.outbox[0].body
 
 
-def test_user_signup_for_a_taken_address_raises_a_validation_error():
+def test_user_signup_for_a_taken_address_creates_nothing_and_emails_its_owner():
     VerifiedUserFactory(email="grace@navy.mil")
-    with pytest.raises(ValidationError) as error:
-        services.user_signup(email="grace@navy.mil", password="x-very-long-pw-1", site_url="")
-    assert "already exists" in str(error.value)
+    user = services.user_signup(
+        email="Grace@navy.mil", password="x-very-long-pw-1", site_url="https://jobs.example"
+    )
+    assert user is None
     assert User.objects.count() == 1
+    [message] = mail.outbox
+    assert message.to == ["grace@navy.mil"]
+    assert "https://jobs.example/accounts/password/reset/" in message.body
+
+
+def test_user_signup_from_an_invitation_to_a_taken_address_says_to_log_in():
+    invitation = InvitationFactory(email="grace@navy.mil")
+    VerifiedUserFactory(email="grace@navy.mil")
+    with pytest.raises(ValidationError, match=r"already exists\. Log in to join"):
+        services.user_signup(
+            email="grace@navy.mil", password="x-very-long-pw-1", site_url="", invitation=invitation
+        )
+    assert mail.outbox == []
 
 
 def test_user_verify_email_marks_the_user_and_refuses_a_second_time():

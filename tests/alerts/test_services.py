@@ -10,7 +10,7 @@ from django.core.mail import get_connection
 from django.http import QueryDict
 from django.utils import timezone
 
-from alerts import services
+from alerts import services, tasks
 from alerts.models import AlertDelivery, SavedSearch
 from postings.factories import (
     ClosedPostingFactory,
@@ -274,12 +274,71 @@ def test_confirmation_emails_per_address_are_capped(settings):
     assert len(mail.outbox) == 0  # queued on commit: the test transaction never commits
 
 
-def test_searches_per_address_are_capped(settings):
+def test_confirmed_searches_per_address_are_capped(settings, make_search):
     settings.ALERTS_MAX_PER_EMAIL = 2
     for query in ("workplace=remote", "workplace=onsite"):
-        services.saved_search_request(email="g@example.com", frequency="daily", query=query)
+        make_search(email="g@example.com", query=query)
     with pytest.raises(services.SubscribeRefused, match="already has 2 saved searches"):
-        services.saved_search_request(email="g@example.com", frequency="daily", query="")
+        services.saved_search_request(email="G@example.com", frequency="daily", query="")
+    # Asking again for one it has (to change how often) is not one more.
+    services.saved_search_request(
+        email="g@example.com", frequency="weekly", query="workplace=remote"
+    )
+
+
+def test_unconfirmed_searches_a_stranger_made_do_not_lock_the_owner_out(settings):
+    settings.ALERTS_MAX_PER_EMAIL = 20
+    for n in range(20):  # as strangers left them before the fix: never confirmed
+        SavedSearch.objects.create(email="victim@example.com", query=f"q=job{n}")
+    search = services.saved_search_request(
+        email="victim@example.com", frequency="daily", query="q=python"
+    )
+    services.saved_search_confirm(token=services.confirm_token(search))
+    search.refresh_from_db()
+    assert search.is_active
+
+
+def test_a_request_the_confirmation_cap_refuses_saves_nothing(settings):
+    settings.ALERTS_CONFIRMATIONS_PER_DAY = 2
+    for n in range(2):
+        services.saved_search_request(
+            email=f"victim+{n}@example.com", frequency="daily", query=f"q=job{n}"
+        )
+    with pytest.raises(services.SubscribeRefused, match="several confirmation emails"):
+        services.saved_search_request(email="Victim+2@example.com", frequency="daily", query="")
+    assert SavedSearch.objects.count() == 2
+
+
+def test_confirming_a_search_past_the_cap_is_refused(settings, make_search):
+    settings.ALERTS_MAX_PER_EMAIL = 1
+    pending = SavedSearch.objects.create(email="h@example.com", query="q=rust")
+    make_search(email="h@example.com", query="q=go")
+    with pytest.raises(services.SubscribeRefused, match="already has 1 saved searches"):
+        services.saved_search_confirm(token=services.confirm_token(pending))
+    pending.refresh_from_db()
+    assert not pending.is_active
+
+
+def test_searches_never_confirmed_are_deleted_once_their_link_has_expired(settings, make_search):
+    settings.ALERTS_CONFIRM_MAX_AGE = timedelta(days=3)
+    now = timezone.now()
+    stale = SavedSearch.objects.create(email="i@example.com", query="q=a")
+    asked_again = SavedSearch.objects.create(email="i@example.com", query="q=b")
+    fresh = SavedSearch.objects.create(email="i@example.com", query="q=c")
+    SavedSearch.objects.filter(pk__in=[stale.pk, asked_again.pk]).update(
+        created_at=now - timedelta(days=3, minutes=1)
+    )
+    services.saved_search_request(email="i@example.com", frequency="daily", query="q=b")
+    confirmed = make_search(email="i@example.com", confirmed_ago=timedelta(days=30))
+    SavedSearch.objects.filter(pk=confirmed.pk).update(created_at=now - timedelta(days=30))
+
+    assert tasks.delete_stale_searches() == 1
+    assert set(SavedSearch.objects.values_list("pk", flat=True)) == {
+        asked_again.pk, fresh.pk, confirmed.pk
+    }  # fmt: skip
+    assert "alerts.tasks.delete_stale_searches" in {
+        entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
+    }
 
 
 def test_alert_emails_use_one_connection_per_batch(make_search, mailoutbox, monkeypatch):

@@ -149,6 +149,31 @@ def test_nobody_can_flood_one_inbox_with_confirmations(
     assert len(mailoutbox) == settings.ALERTS_CONFIRMATIONS_PER_DAY
 
 
+def test_tagged_spellings_of_one_inbox_share_its_confirmation_cap(
+    mailoutbox, django_capture_on_commit_callbacks, settings
+):
+    settings.ALERTS_CONFIRMATIONS_PER_DAY = 3
+    for n in range(5):
+        client = Client(REMOTE_ADDR=f"10.0.2.{n}")
+        subscribe(client, django_capture_on_commit_callbacks, email=f"victim+{n}@example.com")
+    assert len(mailoutbox) == 3
+    assert SavedSearch.objects.count() == 3  # nothing saved for the refused ones
+
+
+def test_confirming_past_the_cap_says_why_and_subscribes_nothing(client, settings):
+    settings.ALERTS_MAX_PER_EMAIL = 1
+    now = timezone.now()
+    SavedSearch.objects.create(
+        email="ann@example.com", query="q=go", confirmed_at=now, next_alert_at=now
+    )
+    pending = SavedSearch.objects.create(email="ann@example.com", query="q=rust")
+    response = client.post(reverse("alerts:confirm", args=[services.confirm_token(pending)]))
+    assert response.status_code == 409
+    assert "already has 1 saved searches" in response.content.decode()
+    pending.refresh_from_db()
+    assert not pending.is_active
+
+
 def test_the_subscribe_page_works_without_the_list(client):
     response = client.get(SUBSCRIBE + "?workplace=remote&seniority=senior")
     assert response.status_code == 200
@@ -223,6 +248,21 @@ def test_an_unsubscribed_search_can_be_turned_on_again_from_its_page(client, act
     active_search.refresh_from_db()
     assert active_search.is_active
     assert active_search.covered_until > active_search.confirmed_at  # new jobs from now on
+
+
+def test_turning_a_search_on_again_past_the_cap_says_why(client, active_search, settings):
+    settings.ALERTS_MAX_PER_EMAIL = 1
+    token = services.manage_token(active_search)
+    client.post(reverse("alerts:unsubscribe", args=[token]))
+    now = timezone.now()
+    SavedSearch.objects.create(
+        email="ann@example.com", query="q=go", confirmed_at=now, next_alert_at=now
+    )
+    response = client.post(reverse("alerts:manage", args=[token]), {"frequency": "daily"})
+    assert response.status_code == 400
+    assert "already has 1 saved searches" in response.content.decode()
+    active_search.refresh_from_db()
+    assert not active_search.is_active
 
 
 def test_a_logged_in_user_uses_the_same_pages(client, django_user_model, active_search):

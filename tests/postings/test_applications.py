@@ -216,6 +216,21 @@ def test_a_candidate_applies_with_a_pdf_and_everyone_is_told(
     )
 
 
+def test_confirmations_to_one_mailbox_are_capped_but_every_employer_is_told(
+    company, member, mailoutbox, django_capture_on_commit_callbacks, settings
+):
+    settings.APPLICATION_CONFIRMATIONS_PER_DAY = 2
+    for n, email in enumerate(["ann@gmail.com", "A.nn+x@gmail.com", "ann+y@googlemail.com"]):
+        posting = PublishedPostingFactory(company=company, applies_on_board=True, apply_url="")
+        client = Client(HTTP_USER_AGENT=BROWSER_UA, REMOTE_ADDR=f"10.0.3.{n}")
+        response = apply(client, posting, django_capture_on_commit_callbacks, email=email)
+        assert response.status_code == 302
+    assert Application.objects.count() == 3
+    to_candidate = [m.to for m in mailoutbox if m.to != ["hiring@acme.example"]]
+    assert to_candidate == [["ann@gmail.com"], ["a.nn+x@gmail.com"]]
+    assert sum(m.to == ["hiring@acme.example"] for m in mailoutbox) == 3
+
+
 def test_a_candidate_applies_with_a_docx(client, posting, django_capture_on_commit_callbacks):
     upload = SimpleUploadedFile("ann.docx", docx_bytes(), content_type="application/octet-stream")
     response = apply(client, posting, django_capture_on_commit_callbacks, cv=upload)
@@ -580,6 +595,11 @@ def test_missing_fields_are_named_and_nothing_is_stored(
         ("email", "not-an-email", "valid email"),
         ("phone", "call me maybe", "phone number"),
         ("name", "Ann\r\nBcc: everyone@example.com", "single line"),
+        ("name", "Ann\u2028Bcc: everyone@example.com", "single line"),
+        ("name", "Ann\x85Bcc: everyone@example.com", "single line"),
+        ("name", "Ann\x9b", "single line"),
+        ("name", "Eve\u202eed.lap", "single line"),
+        ("phone", "+381 64\u2028123 4567", "single line"),
         ("links", "javascript:alert(1)", "not a web address"),
         ("links", "\n".join(f"https://example.com/{i}" for i in range(6)), "at most 5 links"),
         ("cover_note", "x" * 4001, "at most 4000 characters"),

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from postings.text import render_description, sanitize_html, summarize
+from postings.text import is_one_line, render_description, sanitize_html, summarize
 
 
 def test_markdown_headings_lists_bold_and_links_become_html():
@@ -141,3 +141,31 @@ def test_a_description_renders_without_a_trailing_line_break() -> None:
     assert render_description("We build things.\n\n- Python\n") == (
         "<p>We build things.</p>\n<ul>\n<li>Python</li>\n</ul>"
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ann\nBcc: x@example.com",
+        "Ann\r",
+        "Ann\tExample",
+        "Ann\x00",
+        "Ann\x7f",
+        "Ann\x85Bcc: x@example.com",  # NEL
+        "Ann\x9b",  # a C1 control
+        "Ann\u2028Bcc: x@example.com",  # line separator
+        "Ann\u2029",  # paragraph separator
+        "Eve\u202eed.lap",  # right-to-left override
+        "Eve\u202bx",  # right-to-left embedding
+        "Eve\u2067x\u2069",  # right-to-left isolate
+    ],
+)
+def test_control_characters_and_line_or_direction_breakers_are_not_one_line(text):
+    assert not is_one_line(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["Ann Example", "Zoë O'Brien-Łukasz", "محمد علي", "שרה\u200f", "Mehr\u200cdad", ""]
+)
+def test_names_in_any_script_are_one_line(text):
+    assert is_one_line(text)
