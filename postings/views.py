@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib import messages
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -66,7 +67,7 @@ class PostingDetailView(DetailView):
         )
         if posting.status == Posting.Status.REMOVED:
             raise PostingGone(posting)
-        if posting.status not in Posting.PUBLIC_STATUSES:
+        if posting.status not in Posting.PUBLIC_STATUSES and not posting.is_under_review:
             raise Http404("No such job")
         return posting
 
@@ -87,6 +88,13 @@ class PostingDetailView(DetailView):
             if request.GET:
                 url += "?" + request.GET.urlencode()
             return HttpResponseRedirect(url, status=301), [], 0
+        if self.object.is_under_review:
+            # Those who applied still find it, and are told why they cannot read it now; it is
+            # not kept, nor counted as a view.
+            page = TemplateResponse(
+                request, "postings/posting_under_review.html", {"posting": self.object}
+            )
+            return page, [], 0
         if request.method == "GET":
             counters.count_once(request, self.object.pk, "views")
         context = self.get_context_data(object=self.object)
@@ -128,9 +136,12 @@ def posting_apply(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def posting_short_link(request: HttpRequest, pk: int) -> HttpResponse:
-    """/jobs/42/ leads to the listing's full address; an unpublished one is simply not found."""
+    """/jobs/42/ leads to the listing's full address; one never published is simply not found."""
     posting = get_object_or_404(
-        Posting.objects.filter(status__in=[*Posting.PUBLIC_STATUSES, Posting.Status.REMOVED]),
+        Posting.objects.filter(
+            Q(status__in=[*Posting.PUBLIC_STATUSES, Posting.Status.REMOVED])
+            | Q(status=Posting.Status.PENDING_REVIEW, posted_at__isnull=False)
+        ),
         pk=pk,
     )
     return HttpResponseRedirect(posting.get_absolute_url())

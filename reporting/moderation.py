@@ -15,7 +15,7 @@ from django.views import View
 from django.views.generic import DetailView, ListView
 
 from postings.duplicates import likely_duplicates
-from postings.models import Company, Posting
+from postings.models import Company, Posting, PostingRevision
 
 from . import services
 from .models import ModerationAction, Report
@@ -169,6 +169,38 @@ class ApprovalQueueView(ModeratorRequiredMixin, ListView):
         )
 
 
+class RevisionQueueView(ModeratorRequiredMixin, ListView):
+    """Edits (and reopens) of listings that have been public, from companies not verified,
+    longest waiting first. The listings stay public as approved meanwhile."""
+
+    template_name = "reporting/moderation_revisions.html"
+    context_object_name = "revisions"
+    paginate_by = 25
+
+    def get_queryset(self):
+        return (
+            PostingRevision.objects.pending()
+            .select_related("posting__company", "submitted_by")
+            .defer("posting__description", "posting__description_html", "posting__search_vector")
+            .order_by("submitted_at", "pk")
+        )
+
+
+class RevisionView(ModeratorRequiredMixin, DetailView):
+    """One edit waiting for review: what it changes on the listing as it is now, old beside new."""
+
+    template_name = "reporting/moderation_revision.html"
+    context_object_name = "revision"
+    queryset = PostingRevision.objects.select_related("posting__company", "submitted_by")
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            changes=self.object.changes(),
+            is_public=self.object.posting.status in Posting.PUBLIC_STATUSES,
+            **kwargs,
+        )
+
+
 class ActionView(ModeratorRequiredMixin, View):
     """A POST with an action name and a note; anything else is a message, never an error page."""
 
@@ -271,6 +303,27 @@ class PostingActionView(ActionView):
 
     def default_next(self, posting: Posting) -> str:
         return reverse("moderation:posting", args=[posting.pk])
+
+
+class RevisionActionView(ActionView):
+    actions = {
+        "approve": (
+            lambda revision, **kw: services.revision_moderation_approve(revision=revision, **kw),
+            False,
+            lambda posting: f"Edit approved: “{posting.title}” shows it now.",
+        ),
+        "reject": (
+            lambda revision, **kw: services.revision_moderation_reject(revision=revision, **kw),
+            True,
+            "Edit not approved: the listing stays as it was; the employer was told why.",
+        ),
+    }
+
+    def target(self, pk: int) -> PostingRevision:
+        return get_object_or_404(PostingRevision.objects.select_related("posting__company"), pk=pk)
+
+    def default_next(self, revision: PostingRevision) -> str:
+        return reverse("moderation:revisions")
 
 
 def _suspended_message(counts: dict[str, int]) -> str:
