@@ -107,6 +107,7 @@ class PostingModerationView(ModeratorRequiredMixin, DetailView):
             is_public=posting.status in Posting.PUBLIC_STATUSES,
             duplicate_default=self.duplicate_default(posting, reports),
             likely_duplicates=likely_duplicates(posting),
+            pending_revision=posting.revisions.pending().first(),
             # What posting_mark_duplicate accepts: this listing public once (hidden or not), the
             # other public. One never public is sent back to its employer instead.
             markable=posting.posted_at is not None
