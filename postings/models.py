@@ -687,6 +687,8 @@ def _shown(posting: Posting, field: models.Field) -> str:
         return "On this board, with a CV" if value else "On the employer's site"
     if isinstance(value, datetime):
         return f"{timezone.localtime(value):%b %-d, %Y}"
+    if isinstance(value, int):
+        return f"{value:,}"
     return str(value)
 
 
@@ -774,8 +776,8 @@ class PostingRevision(models.Model):
         for name, value in live.items():
             setattr(shown[0], name, Posting._meta.get_field(name).to_python(value))
         found = []
-        for name, value in self.values.items():
-            if live[name] == value:
+        for name in (field.name for field in Posting._meta.fields if field.name in self.values):
+            if live[name] == self.values[name]:
                 continue
             field = Posting._meta.get_field(name)
             old, new = (_shown(posting, field) for posting in shown)
