@@ -147,6 +147,14 @@ class PostingQuerySet(models.QuerySet["Posting"]):
         """Listings anyone may open: live ones and those that have ended (shown as closed)."""
         return self.filter(status__in=Posting.PUBLIC_STATUSES)
 
+    def with_page(self) -> PostingQuerySet:
+        """Public listings and those hidden for review after they were public, whose page says
+        so (``Posting.is_under_review``): the ones an address given out earlier still reaches."""
+        return self.filter(
+            Q(status__in=Posting.PUBLIC_STATUSES)
+            | Q(status=Posting.Status.PENDING_REVIEW, posted_at__isnull=False)
+        )
+
     def open(self, now: datetime | None = None) -> PostingQuerySet:
         """Published and not past the deadline, whether or not a worker has expired it yet."""
         now = now or timezone.now()

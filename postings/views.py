@@ -1,6 +1,5 @@
 from django.conf import settings
 from django.contrib import messages
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -127,7 +126,9 @@ class PostingGone(Exception):
 
 def posting_apply(request: HttpRequest, pk: int) -> HttpResponse:
     """Count the apply click, then send the candidate to the employer's application page."""
-    posting = get_object_or_404(Posting.objects.public(), pk=pk)
+    posting = get_object_or_404(Posting.objects.with_page(), pk=pk)
+    if posting.is_under_review:
+        return redirect(posting)  # its page says why it takes no applications now
     if not posting.can_apply:
         messages.info(request, "This job is closed: it no longer takes applications.")
         return redirect(posting)
@@ -138,10 +139,6 @@ def posting_apply(request: HttpRequest, pk: int) -> HttpResponse:
 def posting_short_link(request: HttpRequest, pk: int) -> HttpResponse:
     """/jobs/42/ leads to the listing's full address; one never published is simply not found."""
     posting = get_object_or_404(
-        Posting.objects.filter(
-            Q(status__in=[*Posting.PUBLIC_STATUSES, Posting.Status.REMOVED])
-            | Q(status=Posting.Status.PENDING_REVIEW, posted_at__isnull=False)
-        ),
-        pk=pk,
+        Posting.objects.with_page() | Posting.objects.filter(status=Posting.Status.REMOVED), pk=pk
     )
     return HttpResponseRedirect(posting.get_absolute_url())

@@ -159,15 +159,15 @@ def submitted(posting, by, **changes) -> PostingRevision:
 def test_an_approved_edit_shows_its_new_title_everywhere(client, employer, live, moderator):
     revision = submitted(live, employer.user, title="Harbour Master",
                          description="Guide ships into the **lighthouse** basin.")  # fmt: skip
-    for url in (reverse("postings:list"), reverse("postings:feed_rss")):
+    pages = (reverse("postings:list"), reverse("postings:feed_rss"), live.get_absolute_url())
+    for url in pages:  # rendered, and kept
         assert "Harbour Pilot" in client.get(url, HTTP_USER_AGENT=BROWSER_UA).content.decode()
 
     posting = services.posting_revision_approve(revision=revision, by=moderator)
 
     assert posting.title == "Harbour Master" and posting.is_open
     assert posting.updated_at > posting.posted_at
-    assert "Harbour Master" in public_page(posting)
-    for url in (reverse("postings:list"), reverse("postings:feed_rss")):
+    for url in pages:
         page = client.get(url, HTTP_USER_AGENT=BROWSER_UA).content.decode()
         assert "Harbour Master" in page and "Harbour Pilot" not in page
     found = client.get(reverse("postings:list"), {"q": "lighthouse"}).content.decode()
@@ -295,6 +295,8 @@ def test_a_listing_hidden_by_a_moderator_says_it_is_under_review(client, live, m
     assert "Harbour Pilot" in page
     short = client.get(reverse("postings:short", args=[live.pk]))
     assert short.status_code == 302 and short["Location"] == url
+    apply = client.post(reverse("postings:apply", args=[live.pk]), {"name": "Ada"})
+    assert apply.status_code == 302 and apply["Location"] == url
 
 
 def test_a_listing_hidden_by_the_safety_net_says_it_is_under_review(client, live, settings):
