@@ -28,6 +28,15 @@ DUPLICATE_KEYS = ("title_key", "description_key", "apply_key")
 KEYED_FIELDS = frozenset({"title", "description", "description_html", "apply_url"})
 
 
+# What a candidate sees of a posting: a change to any of these moves ``updated_at``, and these
+# are what an edit waiting for review (``PostingRevision``) may change.
+CANDIDATE_FIELDS = (
+    "title", "description", "city", "region", "country", "workplace", "employment_type",
+    "seniority", "practice_area", "salary_min", "salary_max", "salary_currency", "salary_period",
+    "deadline", "apply_url", "applies_on_board",
+)  # fmt: skip
+
+
 def slug_for(text: str, fallback: str) -> str:
     return slugify(text)[:80].strip("-") or fallback
 
@@ -769,26 +778,24 @@ class PostingRevision(models.Model):
 
     def apply_to(self, posting: Posting) -> Posting:
         """Set the revision's values on ``posting`` (not saved), each read back as its model
-        field's type: the JSON holds a deadline as text, a country as its code."""
+        field's type (the JSON holds a deadline as text, a country as its code). Only what a
+        candidate sees is taken: never a status, a company or a count."""
         for name, value in self.values.items():
-            field = Posting._meta.get_field(name)
-            setattr(posting, name, field.to_python(value))
+            if name in CANDIDATE_FIELDS:
+                setattr(posting, name, Posting._meta.get_field(name).to_python(value))
         return posting
 
     def changes(self) -> list[RevisionChange]:
-        """What this revision changes on its listing as it is now, field by field, in the words a
-        moderator reads (a description as lines added and removed)."""
-        live = self.values_of(self.posting, tuple(self.values))
-        shown = Posting(), Posting()
-        self.apply_to(shown[1])
-        for name, value in live.items():
-            setattr(shown[0], name, Posting._meta.get_field(name).to_python(value))
+        """What this revision changes on its listing as it is now, field by field in the form's
+        order, in the words a moderator reads (a description as lines kept, removed, added)."""
+        live = self.values_of(self.posting, CANDIDATE_FIELDS)
+        proposed = self.apply_to(Posting(**{name: getattr(self.posting, name) for name in live}))
         found = []
-        for name in (field.name for field in Posting._meta.fields if field.name in self.values):
-            if live[name] == self.values[name]:
+        for name in CANDIDATE_FIELDS:
+            if live[name] == self.values_of(proposed, (name,))[name]:
                 continue
             field = Posting._meta.get_field(name)
-            old, new = (_shown(posting, field) for posting in shown)
+            old, new = _shown(self.posting, field), _shown(proposed, field)
             lines = []
             if name == "description":
                 lines = [

@@ -20,14 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .duplicates import flag_likely_duplicates
-from .models import Company, Posting, PostingRevision
-
-# What a candidate sees of a posting: a change to any of these moves ``updated_at``.
-CANDIDATE_FIELDS = (
-    "title", "description", "city", "region", "country", "workplace", "employment_type",
-    "seniority", "practice_area", "salary_min", "salary_max", "salary_currency", "salary_period",
-    "deadline", "apply_url", "applies_on_board",
-)  # fmt: skip
+from .models import CANDIDATE_FIELDS, Company, Posting, PostingRevision
 
 CLOSE_REASONS = {
     "filled": "The role was filled.",

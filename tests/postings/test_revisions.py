@@ -315,3 +315,21 @@ def test_a_listing_never_published_is_still_not_found(client):
     response = client.get(waiting.get_absolute_url())
     assert response.status_code == 404 and NOT_FOUND in response.content.decode()
     assert client.get(reverse("postings:short", args=[waiting.pk])).status_code == 404
+
+
+def test_a_revision_sets_only_what_candidates_see(live):
+    revision = PostingRevision(posting=live, values={"title": "Harbour Master", "status": "removed",
+                                                     "view_count": 10**6})  # fmt: skip
+    posting = revision.apply_to(Posting.objects.get(pk=live.pk))
+    assert posting.title == "Harbour Master"
+    assert posting.status == Posting.Status.PUBLISHED and posting.view_count == 0
+
+
+def test_a_revision_reads_its_values_back_as_their_types(employer, live):
+    deadline = timezone.now() + timedelta(days=12, microseconds=123)
+    revision = submitted(live, employer.user, title="Harbour Master", deadline=deadline,
+                         salary_min=None, salary_max=None, country="RS")  # fmt: skip
+    revision.refresh_from_db()
+    posting = revision.apply_to(Posting())
+    assert posting.deadline == deadline and posting.salary_min is None
+    assert posting.country.code == "RS" and posting.applies_on_board is True
