@@ -216,6 +216,12 @@ class WithdrawView(PostingActionView):
         return f"“{posting.title}” is a draft again: change it, then publish when ready."
 
 
+class WithdrawEditView(PostingActionView):
+    def act(self, posting, request, data):
+        services.posting_revision_withdraw(posting=posting, by=request.user)
+        return f"Your edit of “{posting.title}” is discarded: the listing stays as it is."
+
+
 class CloseView(PostingActionView):
     form_class = CloseForm
 

@@ -189,6 +189,17 @@ def posting_revision_reject(
 
 
 @transaction.atomic
+def posting_revision_withdraw(*, posting: Posting, by) -> PostingRevision:
+    """The employer drops their edit (or reopen) waiting for review; the listing stays as it is."""
+    revision = PostingRevision.objects.pending().select_for_update().filter(posting=posting).first()
+    if revision is None:
+        raise PostingActionError("No edit of this posting is waiting for review.")
+    revision.state = PostingRevision.State.WITHDRAWN
+    revision.save(update_fields=["state"])
+    return revision
+
+
+@transaction.atomic
 def posting_publish(*, posting: Posting, by, now: datetime | None = None) -> Posting:
     """Publish a draft: at once for a verified company, into the review queue otherwise."""
     now = now or timezone.now()

@@ -337,3 +337,25 @@ def test_a_revision_reads_its_values_back_as_their_types(employer, live):
     posting = revision.apply_to(Posting())
     assert posting.deadline == deadline and posting.salary_min is None
     assert posting.country.code == "RS" and posting.applies_on_board is True
+
+
+def test_the_employer_can_discard_the_edit_waiting(employer_client, employer, live):
+    submitted(live, employer.user, title="Harbour Master")
+    url = reverse("employer:posting_withdraw_edit", args=[live.pk])
+    assert url in employer_client.get(reverse("employer:dashboard")).content.decode()
+
+    response = employer_client.post(url, follow=True)
+    assert "is discarded" in response.content.decode()
+    assert PostingRevision.objects.get(posting=live).state == PostingRevision.State.WITHDRAWN
+    live.refresh_from_db()
+    assert live.title == "Harbour Pilot" and live.is_open
+    again = employer_client.post(url, follow=True).content.decode()
+    assert "No edit of this posting is waiting for review." in again
+
+
+def test_another_companys_edit_cannot_be_discarded(client, employer, live):
+    submitted(live, employer.user, title="Harbour Master")
+    client.force_login(EmployerFactory().user)
+    response = client.post(reverse("employer:posting_withdraw_edit", args=[live.pk]))
+    assert response.status_code == 404
+    assert PostingRevision.objects.get(posting=live).state == PostingRevision.State.PENDING
