@@ -5,6 +5,8 @@ The rules of the posting lifecycle live here:
 - ``posted_at`` is set at the first publication and never moves again (edits, close and reopen);
 - ``updated_at`` moves only when something a candidate sees changes;
 - a company that is not verified publishes into the review queue;
+- once a listing has been public, such a company's rewording or reopening waits for a moderator
+  as a revision (``PostingRevision``), and the listing stays public as last approved meanwhile;
 - the same role, open twice, is caught and offered as "extend the deadline" instead;
 - a published listing that looks like another open one is put before a moderator
   (postings/duplicates.py).

@@ -1,6 +1,6 @@
 """The moderators' pages: the queue of reported listings, one listing's history, the approval
-queue, and the actions they take. Every action is a POST with a note and goes through a service
-in services.py, which writes the audit row."""
+queue, the edits waiting for review (old beside new), and the actions they take. Every action is
+a POST with a note and goes through a service in services.py, which writes the audit row."""
 
 from __future__ import annotations
 
