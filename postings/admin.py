@@ -4,7 +4,7 @@ from django.db import models
 from django.utils import timezone
 
 from .forms import https_formfield
-from .models import Application, Company, Membership, Posting, ViewCountFlush
+from .models import Application, Company, Membership, Posting, PostingRevision, ViewCountFlush
 from .services import company_verify, posting_approve, posting_save_edit
 
 # Links typed without a scheme are https (Django 6's default, and the only one we want).
@@ -108,3 +108,21 @@ class ApplicationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # applications come from candidates, with a CV
+
+
+@admin.register(PostingRevision)
+class PostingRevisionAdmin(admin.ModelAdmin):
+    """Read only: an edit is approved or rejected on the moderation pages, which apply it to the
+    listing and tell the employer (``moderation:revisions``)."""
+
+    list_display = ("posting", "state", "reopen", "submitted_at", "reviewed_by", "reviewed_at")
+    list_filter = ("state", "reopen")
+    search_fields = ("posting__title", "posting__company__name")
+    list_select_related = ("posting__company", "reviewed_by")
+    date_hierarchy = "submitted_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -59,7 +59,9 @@ def ip_key(group: str, request: HttpRequest) -> str:
 @ratelimit(key=ip_key, rate=APPLY_RATE, method="POST", block=False)
 def posting_apply(request: HttpRequest, pk: int) -> HttpResponse:
     """The apply form for a listing that takes applications here; otherwise the external link."""
-    posting = get_object_or_404(Posting.objects.public().select_related("company"), pk=pk)
+    posting = get_object_or_404(Posting.objects.with_page().select_related("company"), pk=pk)
+    if posting.is_under_review:
+        return redirect(posting)  # its page says why it takes no applications now
     if not posting.applies_on_board:
         return views.posting_apply(request, pk)
     if not posting.is_open:

@@ -15,7 +15,7 @@ from django.views.generic import CreateView, DetailView, ListView, UpdateView
 
 from . import counters, services
 from .forms import CloseForm, DeadlineForm, PostingForm, ReopenForm
-from .models import Posting
+from .models import Posting, PostingRevision
 from .permissions import EmployerRequiredMixin
 from .text import render_description
 
@@ -44,14 +44,39 @@ class DashboardView(EmployerRequiredMixin, ListView):
         ids = [p.pk for p in postings]
         views = counters.pending_counts(ids, "views")
         clicks = counters.pending_counts(ids, "applies")
+        latest = latest_revisions(ids)
         for posting in postings:
             posting.views_now = posting.view_count + views.get(posting.pk, 0)
             posting.clicks_now = posting.apply_click_count + clicks.get(posting.pk, 0)
+            posting.revision = latest.get(posting.pk)
         context["postings"] = postings
         context["company"] = self.company
         context["close_form"] = CloseForm()
         context["deadline_form"] = DeadlineForm()
         return context
+
+
+def latest_revisions(posting_ids: list[int]) -> dict[int, PostingRevision]:
+    """Each listing's edit the employer should hear about: the one waiting for review, or the
+    last one a moderator turned down (until the next edit)."""
+    latest: dict[int, PostingRevision] = {}
+    revisions = (
+        PostingRevision.objects.filter(posting__in=posting_ids)
+        .exclude(state=PostingRevision.State.WITHDRAWN)
+        .only("posting_id", "state", "reopen", "values", "submitted_at", "reviewed_at", "note")
+        .order_by("-submitted_at", "-id")
+    )
+    for revision in revisions:
+        latest.setdefault(revision.posting_id, revision)
+    return {
+        pk: revision
+        for pk, revision in latest.items()
+        if revision.state != PostingRevision.State.APPROVED
+    }
+
+
+def pending_revision(posting: Posting) -> PostingRevision | None:
+    return PostingRevision.objects.pending().filter(posting=posting).first()
 
 
 class PostingFormMixin(EmployerRequiredMixin):
@@ -82,13 +107,12 @@ class PostingFormMixin(EmployerRequiredMixin):
         )
         if repost:
             return self.render_to_response(self.get_context_data(form=form, repost=repost))
-        was_public = posting.pk is not None and posting.status == Posting.Status.PUBLISHED
         saved = services.posting_save(posting=posting, by=self.request.user)
         message = self.success_message
-        if was_public and saved.status == Posting.Status.PENDING_REVIEW:
+        if pending_revision(saved) is not None:
             message = (
-                "Changes saved. Because the wording changed, the listing waits for a moderator's "
-                "review again before it is public."
+                "Your edit is waiting for review: because the wording changed, a moderator "
+                "checks it first. Until then the listing stays public as it was."
             )
         messages.success(self.request, message)
         return redirect("employer:dashboard")
@@ -110,6 +134,17 @@ class PostingUpdateView(PostingFormMixin, UpdateView):
     def get_queryset(self) -> QuerySet[Posting]:
         return own_postings(self.request.user)
 
+    def get_object(self, queryset=None) -> Posting:
+        posting = super().get_object(queryset)
+        # An edit waiting for review is what the employer goes on from (the next one replaces it).
+        self.revision = pending_revision(posting)
+        if self.revision is not None:
+            self.revision.apply_to(posting)  # this form's copy only: the listing is not changed
+        return posting
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(revision=getattr(self, "revision", None), **kwargs)
+
 
 class PostingPreviewView(EmployerRequiredMixin, DetailView):
     """The listing as candidates will see it, whatever its status; nothing is counted."""
@@ -124,6 +159,12 @@ class PostingPreviewView(EmployerRequiredMixin, DetailView):
         context = super().get_context_data(**kwargs)
         posting = self.object
         context["preview"] = True
+        # "?edit=pending": the edit waiting for review, as candidates will see it once approved.
+        revision = pending_revision(posting) if self.request.GET.get("edit") == "pending" else None
+        if revision is not None:
+            revision.apply_to(posting)  # this page's copy only: never saved
+            posting.set_description(posting.description)
+            context["pending_edit"] = revision
         unpublished = (Posting.Status.DRAFT, Posting.Status.PENDING_REVIEW)
         context["not_public_yet"] = posting.status in unpublished
         if context["not_public_yet"]:  # as candidates will see it once published, not "closed"
@@ -175,6 +216,12 @@ class WithdrawView(PostingActionView):
         return f"“{posting.title}” is a draft again: change it, then publish when ready."
 
 
+class WithdrawEditView(PostingActionView):
+    def act(self, posting, request, data):
+        services.posting_revision_withdraw(posting=posting, by=request.user)
+        return f"Your edit of “{posting.title}” is discarded: the listing stays as it is."
+
+
 class CloseView(PostingActionView):
     form_class = CloseForm
 
@@ -190,8 +237,11 @@ class ReopenView(PostingActionView):
         posting = services.posting_reopen(
             posting=posting, by=request.user, deadline=data["deadline"]
         )
-        if posting.status == Posting.Status.PENDING_REVIEW:
-            return f"“{posting.title}” is waiting for review before it opens again."
+        if not posting.is_open:
+            return (
+                f"“{posting.title}” is waiting for review before it opens again: until a "
+                "moderator approves it, it stays public as closed."
+            )
         return f"“{posting.title}” is open again."
 
 

@@ -16,6 +16,11 @@ urlpatterns: list = [
     path("postings/<int:pk>/publish/", dashboard.PublishView.as_view(), name="posting_publish"),
     path("postings/<int:pk>/close/", dashboard.CloseView.as_view(), name="posting_close"),
     path("postings/<int:pk>/withdraw/", dashboard.WithdrawView.as_view(), name="posting_withdraw"),
+    path(
+        "postings/<int:pk>/edit/withdraw/",
+        dashboard.WithdrawEditView.as_view(),
+        name="posting_withdraw_edit",
+    ),
     path("postings/<int:pk>/reopen/", dashboard.ReopenView.as_view(), name="posting_reopen"),
     path(
         "postings/<int:pk>/extend/", dashboard.ExtendDeadlineView.as_view(), name="posting_extend"

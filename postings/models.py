@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import difflib
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,6 +11,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Cast, Coalesce, Upper
@@ -23,6 +26,15 @@ from .text import render_description, sanitize_html, summarize
 # Columns derived on save to find likely duplicates (postings/duplicates.py), and their sources.
 DUPLICATE_KEYS = ("title_key", "description_key", "apply_key")
 KEYED_FIELDS = frozenset({"title", "description", "description_html", "apply_url"})
+
+
+# What a candidate sees of a posting: a change to any of these moves ``updated_at``, and these
+# are what an edit waiting for review (``PostingRevision``) may change.
+CANDIDATE_FIELDS = (
+    "title", "description", "city", "region", "country", "workplace", "employment_type",
+    "seniority", "practice_area", "salary_min", "salary_max", "salary_currency", "salary_period",
+    "deadline", "apply_url", "applies_on_board",
+)  # fmt: skip
 
 
 def slug_for(text: str, fallback: str) -> str:
@@ -143,6 +155,14 @@ class PostingQuerySet(models.QuerySet["Posting"]):
     def public(self) -> PostingQuerySet:
         """Listings anyone may open: live ones and those that have ended (shown as closed)."""
         return self.filter(status__in=Posting.PUBLIC_STATUSES)
+
+    def with_page(self) -> PostingQuerySet:
+        """Public listings and those hidden for review after they were public, whose page says
+        so (``Posting.is_under_review``): the ones an address given out earlier still reaches."""
+        return self.filter(
+            Q(status__in=Posting.PUBLIC_STATUSES)
+            | Q(status=Posting.Status.PENDING_REVIEW, posted_at__isnull=False)
+        )
 
     def open(self, now: datetime | None = None) -> PostingQuerySet:
         """Published and not past the deadline, whether or not a worker has expired it yet."""
@@ -606,6 +626,12 @@ class Posting(models.Model):
         return self.status
 
     @property
+    def is_under_review(self) -> bool:
+        """Taken out of sight after it was public (by a moderator, the safety net or a company's
+        suspension) until a moderator looks at it again; its page says so."""
+        return self.status == self.Status.PENDING_REVIEW and self.posted_at is not None
+
+    @property
     def closes_in(self) -> timedelta | None:
         if self.deadline is None or not self.is_open:
             return None
@@ -658,6 +684,145 @@ class Posting(models.Model):
                 errors["country"] = mismatch
         if errors:
             raise ValidationError(errors)
+
+
+@dataclass(frozen=True)
+class RevisionChange:
+    """One field a revision changes: its label, the value shown now and the one proposed, and
+    for a long text the lines (``" "`` kept, ``"-"`` removed, ``"+"`` added)."""
+
+    label: str
+    old: str
+    new: str
+    lines: list[tuple[str, str]]
+
+
+def _shown(posting: Posting, field: models.Field) -> str:
+    """A field's value as a person reads it: the choice's label, the country's name, a date."""
+    value = getattr(posting, field.name)
+    if value is None or value == "":
+        return "—"
+    if field.choices:
+        return str(getattr(posting, f"get_{field.name}_display")())
+    if field.name == "country":
+        return value.name
+    if field.name == "applies_on_board":
+        return "On this board, with a CV" if value else "On the employer's site"
+    if isinstance(value, datetime):
+        return f"{timezone.localtime(value):%b %-d, %Y}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+class PostingRevisionQuerySet(models.QuerySet["PostingRevision"]):
+    def pending(self) -> PostingRevisionQuerySet:
+        return self.filter(state=PostingRevision.State.PENDING)
+
+
+class PostingRevision(models.Model):
+    """An unverified company's change to a listing that has been public, waiting for a moderator.
+
+    The listing keeps showing its last approved words meanwhile: candidates, and those who
+    applied, never find it gone. ``values`` holds the whole edited version (every field of
+    ``CANDIDATE_FIELDS``, as the employer's form cleaned them); ``reopen`` asks for a closed or
+    expired listing to open again. At most one revision per listing is pending; a later edit
+    updates it.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting for review"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Not approved"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    posting = models.ForeignKey(Posting, on_delete=models.CASCADE, related_name="revisions")
+    values = models.JSONField(
+        encoder=DjangoJSONEncoder,
+        help_text='The edited version: field name to value, e.g. {"title": "Data engineer"}.',
+    )
+    reopen = models.BooleanField(
+        default=False, help_text="The employer asked for the closed listing to open again."
+    )
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    submitted_at = models.DateTimeField()
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(
+        max_length=500, blank=True, help_text="The moderator's reason, shown to the employer."
+    )
+
+    objects = PostingRevisionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-submitted_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["posting"],
+                condition=Q(state="pending"),
+                name="posting_revision_one_pending",
+            ),
+            models.CheckConstraint(
+                name="posting_revision_reviewed_when_decided",
+                condition=Q(state__in=["pending", "withdrawn"]) | Q(reviewed_at__isnull=False),
+            ),
+        ]
+        indexes = [
+            # The moderators' queue: pending revisions, oldest first.
+            models.Index(
+                "submitted_at", name="posting_revision_pending", condition=Q(state="pending")
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_state_display()} revision of posting {self.posting_id}"
+
+    def apply_to(self, posting: Posting) -> Posting:
+        """Set the revision's values on ``posting`` (not saved), each read back as its model
+        field's type (the JSON holds a deadline as text, a country as its code). Only what a
+        candidate sees is taken: never a status, a company or a count."""
+        for name, value in self.values.items():
+            if name in CANDIDATE_FIELDS:
+                setattr(posting, name, Posting._meta.get_field(name).to_python(value))
+        return posting
+
+    def changes(self) -> list[RevisionChange]:
+        """What this revision changes on its listing as it is now, field by field in the form's
+        order, in the words a moderator reads (a description as lines kept, removed, added)."""
+        live = self.values_of(self.posting, CANDIDATE_FIELDS)
+        proposed = self.apply_to(Posting(**{name: getattr(self.posting, name) for name in live}))
+        found = []
+        for name in CANDIDATE_FIELDS:
+            if live[name] == self.values_of(proposed, (name,))[name]:
+                continue
+            field = Posting._meta.get_field(name)
+            old, new = _shown(self.posting, field), _shown(proposed, field)
+            lines = []
+            if name == "description":
+                lines = [
+                    (line[0], line[2:])
+                    for line in difflib.ndiff(old.splitlines(), new.splitlines())
+                    if line[0] in " +-"
+                ]
+            found.append(RevisionChange(str(field.verbose_name).capitalize(), old, new, lines))
+        return found
+
+    @classmethod
+    def values_of(cls, posting: Posting, names: tuple[str, ...]) -> dict:
+        """The JSON ``values`` for these fields of ``posting``."""
+        values = {}
+        for name in names:
+            field = Posting._meta.get_field(name)
+            value = field.get_prep_value(field.value_from_object(posting))
+            # In full: DjangoJSONEncoder would cut a time to milliseconds, so that an unchanged
+            # deadline read back would count as moved.
+            values[name] = value.isoformat() if isinstance(value, datetime) else value
+        return values
 
 
 class ViewCountFlush(models.Model):

@@ -5,6 +5,8 @@ The rules of the posting lifecycle live here:
 - ``posted_at`` is set at the first publication and never moves again (edits, close and reopen);
 - ``updated_at`` moves only when something a candidate sees changes;
 - a company that is not verified publishes into the review queue;
+- once a listing has been public, such a company's rewording or reopening waits for a moderator
+  as a revision (``PostingRevision``), and the listing stays public as last approved meanwhile;
 - the same role, open twice, is caught and offered as "extend the deadline" instead;
 - a published listing that looks like another open one is put before a moderator
   (postings/duplicates.py).
@@ -20,14 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .duplicates import flag_likely_duplicates
-from .models import Company, Posting
-
-# What a candidate sees of a posting: a change to any of these moves ``updated_at``.
-CANDIDATE_FIELDS = (
-    "title", "description", "city", "region", "country", "workplace", "employment_type",
-    "seniority", "practice_area", "salary_min", "salary_max", "salary_currency", "salary_period",
-    "deadline", "apply_url", "applies_on_board",
-)  # fmt: skip
+from .models import CANDIDATE_FIELDS, Company, Posting, PostingRevision
 
 CLOSE_REASONS = {
     "filled": "The role was filled.",
@@ -77,7 +72,9 @@ def posting_save(*, posting: Posting, by, now: datetime | None = None) -> Postin
 
     An edit writes only what a candidate sees onto the current row, so a colleague's close or
     applications that arrived meanwhile are kept. ``updated_at`` moves only when that content
-    really changed; an unverified company's live listing whose words changed goes back to review.
+    really changed. An unverified company's edit that rewords a listing which has been public is
+    kept apart as a pending revision for a moderator: the listing goes on showing its approved
+    words (``posting_revision_submit``).
     """
     now = now or timezone.now()
     posting.set_description(posting.description)
@@ -87,21 +84,121 @@ def posting_save(*, posting: Posting, by, now: datetime | None = None) -> Postin
         posting.save()
         return posting
     current = Posting.objects.select_for_update().select_related("company").get(pk=posting.pk)
-    changed = _candidate_view(current) != _candidate_view(posting)
-    reworded = _reviewed_view(current) != _reviewed_view(posting)
-    if current.deadline != posting.deadline:
-        current.deadline_reminder_sent_at = None  # the new deadline gets its own reminder
-    for name in (*CANDIDATE_FIELDS, "description_html", "summary"):
-        setattr(current, name, getattr(posting, name))
-    if changed and current.posted_at:
-        current.updated_at = now
+    pending = PostingRevision.objects.pending().select_for_update().filter(posting=current).first()
+    if _needs_review(current) and _reviewed_view(current) != _reviewed_view(posting):
+        # The employer's form starts from the edit waiting, so the next one replaces it whole.
+        posting_revision_submit(posting=current, edited=posting, by=by, now=now)
+        return current
+    if pending is not None:  # worded as approved again: this edit replaces the one waiting
+        pending.state = PostingRevision.State.WITHDRAWN
+        pending.save(update_fields=["state"])
+    _apply_edit(current, posting, now)
     if current.state == "expired" and current.deadline and current.deadline > now:
         current.status = Posting.Status.PUBLISHED  # a later deadline brings it back
         current.closed_at, current.closed_reason = None, ""
-    if reworded and current.is_open and not current.company.is_verified:
-        current.status = Posting.Status.PENDING_REVIEW
     current.save()
     return current
+
+
+def _needs_review(posting: Posting) -> bool:
+    """Whether a change to this listing's words waits for a moderator: its company is not
+    verified and the listing has been public (a draft or a hidden one is not shown as edited)."""
+    return not posting.company.is_verified and posting.status in Posting.PUBLIC_STATUSES
+
+
+def _apply_edit(current: Posting, edited: Posting, now: datetime) -> None:
+    """Copy what a candidate sees from ``edited`` onto the locked row ``current`` (not saved)."""
+    changed = _candidate_view(current) != _candidate_view(edited)
+    if current.deadline != edited.deadline:
+        current.deadline_reminder_sent_at = None  # the new deadline gets its own reminder
+    for name in (*CANDIDATE_FIELDS, "description_html", "summary"):
+        setattr(current, name, getattr(edited, name))
+    if changed and current.posted_at:
+        current.updated_at = now
+
+
+def posting_revision_submit(
+    *, posting: Posting, edited: Posting, by, reopen: bool = False, now: datetime | None = None
+) -> PostingRevision:
+    """Keep an unverified company's edit (or reopen) of a public listing for review; the
+    listing itself is not changed. A revision already pending is updated, not added to.
+
+    Call it with ``posting`` locked (``select_for_update``), as posting_save and posting_reopen
+    do."""
+    now = now or timezone.now()
+    values = PostingRevision.values_of(edited, CANDIDATE_FIELDS)
+    revision = PostingRevision.objects.pending().select_for_update().filter(posting=posting).first()
+    if revision is None:
+        revision = PostingRevision(posting=posting)
+    revision.values = values
+    revision.reopen = reopen or revision.reopen
+    revision.submitted_by, revision.submitted_at = by, now
+    revision.save()
+    return revision
+
+
+def _locked_pending(revision: PostingRevision) -> PostingRevision:
+    revision = PostingRevision.objects.select_for_update().get(pk=revision.pk)
+    if revision.state != PostingRevision.State.PENDING:
+        state = revision.get_state_display().lower()
+        raise PostingActionError(f"This edit is no longer waiting for review: it was {state}.")
+    return revision
+
+
+@transaction.atomic
+def posting_revision_approve(
+    *, revision: PostingRevision, by, now: datetime | None = None
+) -> Posting:
+    """A moderator lets a pending edit (and reopen) go live: its values are written onto the
+    listing as an edit by a verified company would be, and a reopen opens it."""
+    now = now or timezone.now()
+    Company.objects.select_for_update().filter(pk=revision.posting.company_id).first()
+    posting = (
+        Posting.objects.select_for_update().select_related("company").get(pk=revision.posting_id)
+    )
+    revision = _locked_pending(revision)
+    edited = revision.apply_to(Posting.objects.get(pk=posting.pk))
+    edited.set_description(edited.description)
+    _apply_edit(posting, edited, now)
+    if revision.reopen and posting.state in ("closed", "expired"):
+        if posting.company.is_suspended:
+            raise PostingActionError(f"{posting.company.name} is suspended: it cannot reopen.")
+        _reopen(posting, deadline=None, now=now)
+    elif posting.state == "expired" and posting.deadline and posting.deadline > now:
+        posting.status = Posting.Status.PUBLISHED  # a later deadline brings it back, as an edit
+        posting.closed_at, posting.closed_reason = None, ""
+    posting.save()
+    revision.state = PostingRevision.State.APPROVED
+    revision.reviewed_by, revision.reviewed_at = by, now
+    revision.save(update_fields=["state", "reviewed_by", "reviewed_at"])
+    if posting.is_open:
+        transaction.on_commit(partial(flag_likely_duplicates, posting_id=posting.pk))
+    return posting
+
+
+@transaction.atomic
+def posting_revision_reject(
+    *, revision: PostingRevision, by, note: str, now: datetime | None = None
+) -> PostingRevision:
+    """A moderator turns a pending edit down; the listing keeps its approved words and the
+    employer sees the note beside it."""
+    revision = _locked_pending(revision)
+    revision.state = PostingRevision.State.REJECTED
+    revision.reviewed_by, revision.reviewed_at = by, now or timezone.now()
+    revision.note = note[:500]
+    revision.save(update_fields=["state", "reviewed_by", "reviewed_at", "note"])
+    return revision
+
+
+@transaction.atomic
+def posting_revision_withdraw(*, posting: Posting, by) -> PostingRevision:
+    """The employer drops their edit (or reopen) waiting for review; the listing stays as it is."""
+    revision = PostingRevision.objects.pending().select_for_update().filter(posting=posting).first()
+    if revision is None:
+        raise PostingActionError("No edit of this posting is waiting for review.")
+    revision.state = PostingRevision.State.WITHDRAWN
+    revision.save(update_fields=["state"])
+    return revision
 
 
 @transaction.atomic
@@ -184,7 +281,15 @@ def company_verify(*, company: Company, by, now: datetime | None = None) -> list
     company.is_verified = True
     company.save(update_fields=["is_verified"])
     waiting = Posting.objects.filter(company=company, status=Posting.Status.PENDING_REVIEW)
-    return [posting_approve(posting=posting, by=by, now=now) for posting in waiting]
+    approved = [posting_approve(posting=posting, by=by, now=now) for posting in waiting]
+    # Its waiting edits are its own words now, as later ones will be.
+    for revision in PostingRevision.objects.pending().filter(posting__company=company):
+        try:
+            with transaction.atomic():
+                posting_revision_approve(revision=revision, by=by, now=now)
+        except PostingActionError:  # a reopen no longer possible: it waits for a moderator
+            continue
+    return approved
 
 
 @transaction.atomic
@@ -205,10 +310,29 @@ def posting_close(*, posting: Posting, by, reason: str, now: datetime | None = N
 def posting_reopen(
     *, posting: Posting, by, deadline: datetime | None = None, now: datetime | None = None
 ) -> Posting:
-    """Open a closed or expired posting again; posted_at stays, a new deadline is content."""
+    """Open a closed or expired posting again; posted_at stays, a new deadline is content.
+
+    For a company that is not verified the reopen waits for a moderator as a revision
+    (``posting_revision_submit``), with any edit already waiting: the listing reads closed, never
+    open, until it is approved."""
     now = now or timezone.now()
     Company.objects.select_for_update().filter(pk=posting.company_id).first()
     posting = Posting.objects.select_for_update().select_related("company").get(pk=posting.pk)
+    if posting.company.is_verified:
+        _reopen(posting, deadline=deadline, now=now)
+        posting.save()
+        return posting
+    pending = PostingRevision.objects.pending().filter(posting=posting).first()
+    edited = Posting.objects.select_related("company").get(pk=posting.pk)  # the row stays as is
+    if pending is not None:
+        pending.apply_to(edited)
+    _reopen(edited, deadline=deadline, now=now)  # checked now, and again when approved
+    posting_revision_submit(posting=posting, edited=edited, by=by, reopen=True, now=now)
+    return posting
+
+
+def _reopen(posting: Posting, *, deadline: datetime | None, now: datetime) -> None:
+    """Check that ``posting`` may open again and make it live (not saved)."""
     if posting.state not in ("closed", "expired"):
         raise PostingActionError("Only a closed or expired posting can be reopened.")
     if posting.company.is_suspended:
@@ -232,12 +356,7 @@ def posting_reopen(
     )
     if repost is not None:
         raise PostingActionError(f"“{repost.title}” is already open; extend that one instead.")
-    if posting.company.is_verified:
-        _go_live(posting, now)
-    else:
-        posting.status = Posting.Status.PENDING_REVIEW
-    posting.save()
-    return posting
+    _go_live(posting, now)
 
 
 @transaction.atomic
@@ -258,6 +377,10 @@ def posting_extend_deadline(
     posting.deadline_reminder_sent_at = None
     if posting.posted_at:
         posting.updated_at = now
+    # An edit waiting for review carries the deadline too: approving it must not undo this.
+    for revision in PostingRevision.objects.pending().select_for_update().filter(posting=posting):
+        revision.values["deadline"] = PostingRevision.values_of(posting, ("deadline",))["deadline"]
+        revision.save(update_fields=["values"])
     if posting.state == "expired":
         posting.status = Posting.Status.PUBLISHED
         posting.closed_at, posting.closed_reason = None, ""

@@ -66,7 +66,7 @@ class PostingDetailView(DetailView):
         )
         if posting.status == Posting.Status.REMOVED:
             raise PostingGone(posting)
-        if posting.status not in Posting.PUBLIC_STATUSES:
+        if posting.status not in Posting.PUBLIC_STATUSES and not posting.is_under_review:
             raise Http404("No such job")
         return posting
 
@@ -87,6 +87,13 @@ class PostingDetailView(DetailView):
             if request.GET:
                 url += "?" + request.GET.urlencode()
             return HttpResponseRedirect(url, status=301), [], 0
+        if self.object.is_under_review:
+            # Those who applied still find it, and are told why they cannot read it now; it is
+            # not kept, nor counted as a view.
+            page = TemplateResponse(
+                request, "postings/posting_under_review.html", {"posting": self.object}
+            )
+            return page, [], 0
         if request.method == "GET":
             counters.count_once(request, self.object.pk, "views")
         context = self.get_context_data(object=self.object)
@@ -119,7 +126,9 @@ class PostingGone(Exception):
 
 def posting_apply(request: HttpRequest, pk: int) -> HttpResponse:
     """Count the apply click, then send the candidate to the employer's application page."""
-    posting = get_object_or_404(Posting.objects.public(), pk=pk)
+    posting = get_object_or_404(Posting.objects.with_page(), pk=pk)
+    if posting.is_under_review:
+        return redirect(posting)  # its page says why it takes no applications now
     if not posting.can_apply:
         messages.info(request, "This job is closed: it no longer takes applications.")
         return redirect(posting)
@@ -128,9 +137,8 @@ def posting_apply(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def posting_short_link(request: HttpRequest, pk: int) -> HttpResponse:
-    """/jobs/42/ leads to the listing's full address; an unpublished one is simply not found."""
+    """/jobs/42/ leads to the listing's full address; one never published is simply not found."""
     posting = get_object_or_404(
-        Posting.objects.filter(status__in=[*Posting.PUBLIC_STATUSES, Posting.Status.REMOVED]),
-        pk=pk,
+        Posting.objects.with_page() | Posting.objects.filter(status=Posting.Status.REMOVED), pk=pk
     )
     return HttpResponseRedirect(posting.get_absolute_url())

@@ -1,6 +1,7 @@
 """The moderators' pages: the queue of reported listings, one listing's history, the queues of
-listings hidden after reports and waiting for approval, and the actions they take. Every action
-is a POST with a note and goes through a service in services.py, which writes the audit row."""
+listings hidden after reports and waiting for approval, the edits waiting for review (old beside
+new), and the actions they take. Every action is a POST with a note and goes through a service in
+services.py, which writes the audit row."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from django.views import View
 from django.views.generic import DetailView, ListView
 
 from postings.duplicates import likely_duplicates
-from postings.models import Company, Posting
+from postings.models import Company, Posting, PostingRevision
 
 from . import services
 from .models import (
@@ -113,6 +114,7 @@ class PostingModerationView(ModeratorRequiredMixin, DetailView):
             is_public=posting.status in Posting.PUBLIC_STATUSES,
             duplicate_default=self.duplicate_default(posting, reports),
             likely_duplicates=likely_duplicates(posting),
+            pending_revision=posting.revisions.pending().first(),
             # What posting_mark_duplicate accepts: this listing public once (hidden or not), the
             # other public. One never public is sent back to its employer instead.
             markable=posting.posted_at is not None
@@ -201,6 +203,38 @@ class HiddenQueueView(ModeratorRequiredMixin, ListView):
             posting.hide = latest.get(posting.pk)
         context["postings"] = postings
         return context
+
+
+class RevisionQueueView(ModeratorRequiredMixin, ListView):
+    """Edits (and reopens) of listings that have been public, from companies not verified,
+    longest waiting first. The listings stay public as approved meanwhile."""
+
+    template_name = "reporting/moderation_revisions.html"
+    context_object_name = "revisions"
+    paginate_by = 25
+
+    def get_queryset(self):
+        return (
+            PostingRevision.objects.pending()
+            .select_related("posting__company", "submitted_by")
+            .defer("posting__description", "posting__description_html", "posting__search_vector")
+            .order_by("submitted_at", "pk")
+        )
+
+
+class RevisionView(ModeratorRequiredMixin, DetailView):
+    """One edit waiting for review: what it changes on the listing as it is now, old beside new."""
+
+    template_name = "reporting/moderation_revision.html"
+    context_object_name = "revision"
+    queryset = PostingRevision.objects.select_related("posting__company", "submitted_by")
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            changes=self.object.changes(),
+            is_public=self.object.posting.status in Posting.PUBLIC_STATUSES,
+            **kwargs,
+        )
 
 
 class ActionView(ModeratorRequiredMixin, View):
@@ -305,6 +339,27 @@ class PostingActionView(ActionView):
 
     def default_next(self, posting: Posting) -> str:
         return reverse("moderation:posting", args=[posting.pk])
+
+
+class RevisionActionView(ActionView):
+    actions = {
+        "approve": (
+            lambda revision, **kw: services.revision_moderation_approve(revision=revision, **kw),
+            False,
+            lambda posting: f"Edit approved: “{posting.title}” shows it now.",
+        ),
+        "reject": (
+            lambda revision, **kw: services.revision_moderation_reject(revision=revision, **kw),
+            True,
+            "Edit not approved: the listing stays as it was; the employer was told why.",
+        ),
+    }
+
+    def target(self, pk: int) -> PostingRevision:
+        return get_object_or_404(PostingRevision.objects.select_related("posting__company"), pk=pk)
+
+    def default_next(self, revision: PostingRevision) -> str:
+        return reverse("moderation:revisions")
 
 
 def _suspended_message(counts: dict[str, int]) -> str:

@@ -9,6 +9,9 @@ urlpatterns = [
     path("bulk/", moderation.BulkActionView.as_view(), name="bulk"),
     path("approvals/", moderation.ApprovalQueueView.as_view(), name="approvals"),
     path("hidden/", moderation.HiddenQueueView.as_view(), name="hidden"),
+    path("revisions/", moderation.RevisionQueueView.as_view(), name="revisions"),
+    path("revisions/<int:pk>/", moderation.RevisionView.as_view(), name="revision"),
+    path("revisions/<int:pk>/act/", moderation.RevisionActionView.as_view(), name="revision_act"),
     path("postings/<int:pk>/", moderation.PostingModerationView.as_view(), name="posting"),
     path("postings/<int:pk>/act/", moderation.PostingActionView.as_view(), name="posting_act"),
     path(

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from postings.duplicates import likely_duplicates
 from postings.freshness import recheck_soon
-from postings.models import Company, Posting
+from postings.models import Company, Posting, PostingRevision
 
 from . import safety_net
 from .models import ModerationAction, Report
@@ -404,6 +404,62 @@ def posting_reject(*, posting: Posting, by, note: str) -> Posting:
         lambda: notify_members(posting_id=posting.pk, template="rejected", note=note)
     )
     return posting
+
+
+# An edit (or reopen) waiting for review is approved or rejected under the listing's own kinds
+# of audit row; the note says it was the edit.
+REVISION_APPROVED = "Edit approved: "
+REVISION_REJECTED = "Edit not approved: "
+
+
+@transaction.atomic
+def revision_moderation_approve(*, revision: PostingRevision, by, note: str = "") -> Posting:
+    """Let a pending edit of a listing go live (and open it again, when it asked to)."""
+    from postings.services import PostingActionError, posting_revision_approve
+
+    note = " ".join(note.split()) or ("Reopened." if revision.reopen else "Approved.")
+    company = Company.objects.select_for_update().get(pk=revision.posting.company_id)
+    if company.is_suspended:
+        raise ModerationError(
+            f"{company.name} is suspended: lift the suspension before approving its edits."
+        )
+    try:
+        posting = posting_revision_approve(revision=revision, by=by)
+    except PostingActionError as error:
+        raise ModerationError(str(error)) from error
+    ModerationAction.objects.create(
+        kind=ModerationAction.Kind.APPROVE,
+        posting=posting,
+        company=posting.company,
+        actor=by,
+        note=f"{REVISION_APPROVED}{note}"[:1000],
+    )
+    return posting
+
+
+@transaction.atomic
+def revision_moderation_reject(*, revision: PostingRevision, by, note: str) -> PostingRevision:
+    """Turn a pending edit down: the listing keeps its approved words, the employer is told why
+    (by email, and beside the listing in their dashboard)."""
+    from postings.services import PostingActionError, posting_revision_reject
+
+    note = _require_note(note)
+    try:
+        revision = posting_revision_reject(revision=revision, by=by, note=note)
+    except PostingActionError as error:
+        raise ModerationError(str(error)) from error
+    posting = revision.posting
+    ModerationAction.objects.create(
+        kind=ModerationAction.Kind.REJECT,
+        posting=posting,
+        company=posting.company,
+        actor=by,
+        note=f"{REVISION_REJECTED}{note}"[:1000],
+    )
+    transaction.on_commit(
+        lambda: notify_members(posting_id=posting.pk, template="revision_rejected", note=note)
+    )
+    return revision
 
 
 @transaction.atomic

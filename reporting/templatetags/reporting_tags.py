@@ -5,7 +5,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
-from postings.models import Posting
+from postings.models import Posting, PostingRevision
 
 from ..forms import ReportForm
 from ..models import Report, postings_hidden_after_reports, postings_waiting_for_approval
@@ -44,9 +44,10 @@ def _cached_blank_fields() -> SafeString:
 
 @register.simple_tag
 def moderation_counts() -> dict[str, int]:
-    """How many listings each moderation queue holds, for its tab: three counts of small sets."""
+    """How many listings each moderation queue holds, for its tab: four counts of small sets."""
     return {
         "reported": Report.objects.open().values("posting").distinct().count(),
         "hidden": postings_hidden_after_reports().count(),
         "waiting": postings_waiting_for_approval().count(),
+        "revisions": PostingRevision.objects.pending().count(),
     }

@@ -448,12 +448,14 @@ def test_an_expired_posting_can_be_edited_without_choosing_a_new_deadline(employ
     assert posting.region == "Somewhere else" and posting.state == "expired"
 
 
-def test_rewording_an_unverified_companys_live_listing_sends_it_back_to_review(owner):
+def test_rewording_an_unverified_companys_live_listing_waits_for_review_as_a_revision(owner):
     newcomer = CompanyFactory(is_verified=False)
     posting = PublishedPostingFactory(company=newcomer)
+    approved = posting.description
     posting.description = "Now with a different pitch: send money to apply."
     saved = services.posting_save(posting=posting, by=owner)
-    assert saved.status == Posting.Status.PENDING_REVIEW
+    assert saved.is_open and saved.description == approved
+    assert saved.revisions.pending().get().values["description"] == posting.description
     region_only = PublishedPostingFactory(company=newcomer)
     region_only.region = "Elsewhere"
     assert services.posting_save(posting=region_only, by=owner).is_open

@@ -58,6 +58,15 @@ def test_public_is_open_and_ended_and_never_draft_pending_or_removed(one_of_each
     assert public.isdisjoint({"draft", "pending_review", "removed"})
 
 
+def test_with_page_is_public_and_hidden_for_review_but_never_a_listing_never_published(
+    one_of_each,
+):
+    hidden = PublishedPostingFactory(status=Posting.Status.PENDING_REVIEW)
+    postings = {**one_of_each, "hidden": hidden}
+    with_page = names(Posting.objects.with_page(), postings)
+    assert with_page == names(Posting.objects.public(), postings) | {"hidden"}
+
+
 def test_open_and_ended_split_the_public_listings_without_overlap(one_of_each):
     open_ = names(Posting.objects.open(), one_of_each)
     ended = names(Posting.objects.ended(), one_of_each)
