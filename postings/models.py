@@ -198,6 +198,8 @@ class PostingQuerySet(models.QuerySet["Posting"]):
 # "Deadline soonest" reads a listing without a deadline as closing at the end of time: one sort
 # key with no NULLs, which the index posting_pub_deadline_key walks from "now" on.
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
+# The closed_reason of a moderator's close: final for the employer, who cannot reopen it.
+MODERATOR_CLOSED = "Closed by a moderator"
 
 
 # What the list's filters read (all but the keywords), carried by its indexes so that a page's ids
@@ -624,6 +626,11 @@ class Posting(models.Model):
         if self.status == self.Status.CLOSED:
             return "closed"
         return self.status
+
+    @property
+    def is_closed_by_moderator(self) -> bool:
+        """Closed for good by a moderator: the employer cannot reopen it."""
+        return self.status == self.Status.CLOSED and self.closed_reason == MODERATOR_CLOSED
 
     @property
     def is_under_review(self) -> bool:

@@ -269,6 +269,11 @@ def posting_withdraw(*, posting: Posting, by) -> Posting:
     posting = Posting.objects.select_for_update().get(pk=posting.pk)
     if posting.status != Posting.Status.PENDING_REVIEW:
         raise PostingActionError("Only a posting waiting for review can be withdrawn.")
+    if posting.is_under_review:
+        # Hidden after it was public: as a draft it could be published again past the moderator.
+        raise PostingActionError(
+            "Our moderators are looking at this listing; it stays as it is until they decide."
+        )
     posting.status = Posting.Status.DRAFT
     posting.save(update_fields=["status", "modified_at"])
     return posting
@@ -339,6 +344,10 @@ def _reopen(posting: Posting, *, deadline: datetime | None, now: datetime) -> No
         raise PostingActionError("Your company is suspended, so it cannot reopen postings.")
     if posting.duplicate_of_id:
         raise PostingActionError("A moderator marked this posting a duplicate; it stays closed.")
+    if posting.is_closed_by_moderator:
+        raise PostingActionError(
+            "A moderator closed this posting; reply to their email if it should open again."
+        )
     if deadline is not None:
         if deadline <= now:
             raise PostingActionError("The new deadline must be in the future.")

@@ -15,7 +15,14 @@ from django.utils import timezone
 
 from postings.duplicates import likely_duplicates
 from postings.freshness import recheck_soon
-from postings.models import Company, Posting, PostingRevision
+from postings.models import MODERATOR_CLOSED, Company, Posting, PostingRevision
+from postings.services import (
+    PostingActionError,
+    company_verify,
+    posting_approve,
+    posting_revision_approve,
+    posting_revision_reject,
+)
 
 from . import safety_net
 from .models import ModerationAction, Report
@@ -210,8 +217,6 @@ def notify_members_listing_hidden(*, posting_id: int) -> int:
 # Moderation: a moderator's actions. Each takes a short note and writes one audit row; the actions
 # on a listing also resolve its open reports, so the queue empties as the moderator works.
 
-MODERATOR_CLOSED = "Closed by a moderator"
-
 
 class ModerationError(Exception):
     """An action the current state does not allow (the report was already handled, the listing
@@ -367,7 +372,6 @@ def posting_ask_correction(*, posting: Posting, by, note: str) -> Posting:
 
 @transaction.atomic
 def posting_moderation_approve(*, posting: Posting, by, note: str = "") -> Posting:
-    from postings.services import PostingActionError, posting_approve
 
     note = " ".join(note.split()) or "Approved."
     company = Company.objects.select_for_update().get(pk=posting.company_id)
@@ -415,7 +419,6 @@ REVISION_REJECTED = "Edit not approved: "
 @transaction.atomic
 def revision_moderation_approve(*, revision: PostingRevision, by, note: str = "") -> Posting:
     """Let a pending edit of a listing go live (and open it again, when it asked to)."""
-    from postings.services import PostingActionError, posting_revision_approve
 
     note = " ".join(note.split()) or ("Reopened." if revision.reopen else "Approved.")
     company = Company.objects.select_for_update().get(pk=revision.posting.company_id)
@@ -441,7 +444,6 @@ def revision_moderation_approve(*, revision: PostingRevision, by, note: str = ""
 def revision_moderation_reject(*, revision: PostingRevision, by, note: str) -> PostingRevision:
     """Turn a pending edit down: the listing keeps its approved words, the employer is told why
     (by email, and beside the listing in their dashboard)."""
-    from postings.services import PostingActionError, posting_revision_reject
 
     note = _require_note(note)
     try:
@@ -464,7 +466,6 @@ def revision_moderation_reject(*, revision: PostingRevision, by, note: str) -> P
 
 @transaction.atomic
 def company_moderation_verify(*, company, by, note: str = "") -> list[Posting]:
-    from postings.services import company_verify
 
     company = Company.objects.select_for_update().get(pk=company.pk)
     if company.is_verified:

@@ -509,3 +509,24 @@ def test_the_employer_sees_why_a_posting_was_not_approved(employer_client, compa
     DraftPostingFactory(company=company, title="Rejected Role", closed_reason="Add a salary range.")
     html = employer_client.get(DASHBOARD).content.decode()
     assert "Not approved: Add a salary range." in html
+
+
+def test_a_listing_a_moderator_closed_cannot_be_reopened_by_its_employer(company, owner):
+    posting = ClosedPostingFactory(company=company, closed_reason="Closed by a moderator")
+    assert posting.is_closed_by_moderator
+    with pytest.raises(services.PostingActionError, match="A moderator closed"):
+        services.posting_reopen(posting=posting, by=owner, deadline=in_days(20))
+    posting.refresh_from_db()
+    assert posting.status == Posting.Status.CLOSED
+
+
+def test_a_listing_hidden_by_a_moderator_cannot_be_withdrawn_and_published_again(company, owner):
+    posting = PublishedPostingFactory(company=company)
+    Posting.objects.filter(pk=posting.pk).update(status=Posting.Status.PENDING_REVIEW)
+    posting.refresh_from_db()
+    assert posting.is_under_review
+    with pytest.raises(services.PostingActionError, match="moderators are looking"):
+        services.posting_withdraw(posting=posting, by=owner)
+    posting.refresh_from_db()
+    assert posting.status == Posting.Status.PENDING_REVIEW
+    assert not Posting.objects.public().filter(pk=posting.pk).exists()
