@@ -11,7 +11,9 @@ the link now, ``EMAIL_TIMEOUT`` bounds the wait, and a failed send is logged and
 day (``ACCOUNT_EMAILS_PER_DAY``, jobboard/mailbox.py): anyone can type anyone's address.
 
 Sign-up never says whether an address has an account (log-in and password reset do not either):
-both answers are "check your email", and the owner of a taken address is emailed instead.
+both answers are "check your email", and the owner of a taken address is emailed instead. The
+browser that signed up keeps a mark (``signup_mark``) so that the verification link, opened there,
+logs the new account in; a taken address leaves a random mark of the same shape.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import secrets
 import uuid
 
 from django.conf import settings
@@ -31,6 +34,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 from PIL import Image
 
 from jobboard.mailbox import email_allowed
@@ -43,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 VERIFY_SALT = "accounts.verify-email"
 INVITATION_SALT = "accounts.invitation"
+SIGNUP_MARK_SALT = "accounts.signup-mark"
 LOGO_FORMATS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp"}
 
 
@@ -87,6 +92,23 @@ def verification_token(user: User) -> str:
 
 def invitation_token(invitation: Invitation) -> str:
     return _sign(INVITATION_SALT, {"i": invitation.pk, "e": invitation.email})
+
+
+def signup_mark(user: User | None) -> str:
+    """What the session that signed ``user`` up keeps, so that the verification link opened in
+    that browser logs the account in (``signup_mark_matches``). Bound to the account's password
+    hash, so a password reset in between undoes it. For a taken address (``None``), a random
+    value of the same length: both kinds of sign-up leave the same session behind."""
+    if user is None:
+        return secrets.token_hex(32)
+    return salted_hmac(
+        SIGNUP_MARK_SALT, f"{user.pk}:{user.email}:{user.password}", algorithm="sha256"
+    ).hexdigest()
+
+
+def signup_mark_matches(mark: object, user: User) -> bool:
+    """Whether ``mark``, from a session, is the one the sign-up of ``user`` left there."""
+    return isinstance(mark, str) and constant_time_compare(mark, signup_mark(user))
 
 
 # --- Email -----------------------------------------------------------------------------------

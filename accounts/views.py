@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 
+from axes.handlers.proxy import AxesProxyHandler
+from axes.helpers import get_credentials
 from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib import messages
@@ -58,6 +60,8 @@ RESEND_RATE = "3/h"
 INVITE_RATE = "30/h"
 # The address the visitor signed up with, for the "check your email" page.
 SIGNUP_EMAIL_KEY = "accounts.signup_email"
+# services.signup_mark: lets the verification link log in the browser that signed up.
+SIGNUP_MARK_KEY = "accounts.signup_mark"
 TOO_OFTEN = "You have done this several times in a short while. Wait an hour, then try again."
 
 LOGO_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
@@ -184,8 +188,10 @@ class SignupView(PlainLabelsMixin, FormView):
             login(self.request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(self.request, f"Welcome to {invitation.company.name}.")
             return redirect(home_url())
-        # A new account and a taken address get the same answer (services.user_signup).
+        # A new account and a taken address get the same answer (services.user_signup), down to
+        # the session: both keep the address and a mark of the same shape.
         self.request.session[SIGNUP_EMAIL_KEY] = email
+        self.request.session[SIGNUP_MARK_KEY] = services.signup_mark(user)
         return redirect("accounts:signup_sent")
 
 
@@ -201,7 +207,12 @@ class SignupSentView(TemplateView):
 
 class VerifyEmailView(View):
     """The link from the verification email. A GET, as mail clients open links: following it
-    is the proof that the address receives our mail."""
+    is the proof that the address receives our mail.
+
+    Opened in the browser that signed up (its session holds the account's ``signup_mark``), the
+    first use of the link also logs the account in and goes on to creating the company, as the
+    sign-up did before it stopped logging in. Anywhere else, it verifies and offers to log in.
+    """
 
     def get(self, request: HttpRequest, token: str) -> HttpResponse:
         try:
@@ -217,6 +228,14 @@ class VerifyEmailView(View):
                 },
                 status=400,
             )
+        if self.signed_up_here(request, user):
+            # login() rotates the session key; django-axes records the log-in and clears the
+            # account's earlier failures, as for a password log-in.
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(
+                request, f"Thank you: {user.email} is verified. Now tell us about your company."
+            )
+            return redirect("accounts:company_create")
         if request.user.is_authenticated and request.user.pk == user.pk:
             request.user.email_verified_at = user.email_verified_at  # so the banner goes now
         return TemplateResponse(
@@ -224,6 +243,17 @@ class VerifyEmailView(View):
             "accounts/verify_email.html",
             {"verified_user": user, "continue_url": home_url(request.user)},
         )
+
+    @staticmethod
+    def signed_up_here(request: HttpRequest, user) -> bool:
+        """Whether this browser, logged out, made the sign-up of ``user`` (the mark is then
+        spent). One that django-axes has locked out, by account or by address, is not let in
+        this way: it logs in with the password once the lock lifts, like any other."""
+        mark = request.session.get(SIGNUP_MARK_KEY)
+        if request.user.is_authenticated or not services.signup_mark_matches(mark, user):
+            return False
+        del request.session[SIGNUP_MARK_KEY]
+        return AxesProxyHandler.is_allowed(request, get_credentials(user.email))
 
 
 class ResendVerificationView(LoginRequiredMixin, View):

@@ -57,6 +57,24 @@ def test_user_signup_from_an_invitation_to_a_taken_address_says_to_log_in():
     assert mail.outbox == []
 
 
+def test_signup_mark_is_bound_to_the_account_and_its_password():
+    ada, grace = UserFactory(), UserFactory()
+    mark = services.signup_mark(ada)
+    assert services.signup_mark_matches(mark, ada)
+    assert not services.signup_mark_matches(mark, grace)
+    ada.set_password("another-long-password-7")
+    assert not services.signup_mark_matches(mark, ada)
+    for not_a_mark in [None, "", 12, ["x"], services.signup_mark(None)]:
+        assert not services.signup_mark_matches(not_a_mark, grace)
+
+
+def test_signup_mark_for_a_taken_address_is_random_and_looks_like_a_real_one():
+    taken = {services.signup_mark(None) for _ in range(3)}
+    assert len(taken) == 3
+    assert {len(mark) for mark in taken} == {len(services.signup_mark(UserFactory()))}
+    assert all(set(mark) <= set("0123456789abcdef") for mark in taken)
+
+
 def test_user_verify_email_marks_the_user_and_refuses_a_second_time():
     user = UserFactory()
     token = services.verification_token(user)

@@ -6,6 +6,8 @@ import re
 from datetime import timedelta
 
 import pytest
+from axes.models import AccessLog
+from django.conf import settings
 from django.contrib.auth.hashers import MD5PasswordHasher
 from django.core import mail, signing
 from django.test import Client
@@ -14,6 +16,7 @@ from django.urls import reverse
 from accounts import services
 from accounts.factories import PASSWORD, UserFactory, VerifiedUserFactory
 from accounts.models import User
+from accounts.views import SIGNUP_EMAIL_KEY
 
 pytestmark = pytest.mark.django_db
 
@@ -22,10 +25,10 @@ SENT = reverse("accounts:signup_sent")
 GOOD_PASSWORD = "tangerine-lighthouse-42"
 
 
-def sign_up(client, follow=False, **data):
+def sign_up(client, follow=False, address="127.0.0.1", **data):
     form = {"email": "ada@example.com", "full_name": "Ada Lovelace", "password": GOOD_PASSWORD}
     form.update(data)
-    return client.post(SIGNUP, form, follow=follow)
+    return client.post(SIGNUP, form, follow=follow, REMOTE_ADDR=address)
 
 
 def link_in(message) -> str:
@@ -142,7 +145,7 @@ def test_full_name_is_optional(client):
 
 
 def test_verification_link_verifies_once_then_says_it_was_used(client):
-    sign_up(client)
+    sign_up(Client())
     path = path_of(link_in(mail.outbox[0]))
     first = client.get(path)
     assert first.status_code == 200
@@ -151,6 +154,117 @@ def test_verification_link_verifies_once_then_says_it_was_used(client):
     second = client.get(path)
     assert second.status_code == 400
     assert "already been used: your email address is verified" in second.content.decode()
+
+
+# --- The link logs in the browser that signed up, and only that one --------------------------
+
+
+def test_the_link_opened_in_the_browser_that_signed_up_logs_in_and_goes_on_to_the_company(client):
+    sign_up(client)
+    signed_up_session = client.session.session_key
+    response = client.get(path_of(link_in(mail.outbox[0])), follow=True)
+    user = User.objects.get()
+    assert user.is_email_verified
+    assert response.redirect_chain == [(reverse("accounts:company_create"), 302)]
+    assert "accounts/company_form.html" in [t.name for t in response.templates]
+    html = response.content.decode()
+    assert "Thank you: ada@example.com is verified. Now tell us about your company." in html
+    assert "Please verify your email address" not in html
+    assert client.session["_auth_user_id"] == str(user.pk)
+    assert client.session["_auth_user_backend"] == "django.contrib.auth.backends.ModelBackend"
+    assert client.session.session_key != signed_up_session  # login() rotated it
+    assert AccessLog.objects.filter(username="ada@example.com").count() == 1  # django-axes saw it
+
+
+def test_the_link_opened_in_another_browser_verifies_without_logging_in(client):
+    sign_up(client)
+    elsewhere = Client()
+    response = elsewhere.get(path_of(link_in(mail.outbox[0])))
+    assert response.status_code == 200
+    assert User.objects.get().is_email_verified
+    html = response.content.decode()
+    assert "Email verified" in html
+    assert f'href="{reverse("accounts:login")}"' in html
+    assert "_auth_user_id" not in elsewhere.session
+
+
+def test_a_link_already_used_elsewhere_does_not_log_in_the_browser_that_signed_up(client):
+    sign_up(client)
+    path = path_of(link_in(mail.outbox[0]))
+    Client().get(path)  # say, a mail scanner, or the phone
+    response = client.get(path)
+    assert response.status_code == 400
+    assert "already been used" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_link_used_to_log_in_does_not_log_in_again(client):
+    sign_up(client)
+    path = path_of(link_in(mail.outbox[0]))
+    assert client.get(path)["Location"] == reverse("accounts:company_create")
+    client.logout()
+    response = client.get(path)
+    assert response.status_code == 400
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_link_does_not_log_in_once_the_password_has_changed(client):
+    sign_up(client)
+    user = User.objects.get()
+    user.set_password("another-long-password-7")  # say, the address's owner reset it
+    user.save()
+    response = client.get(path_of(link_in(mail.outbox[0])))
+    assert response.status_code == 200
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_link_does_not_switch_a_browser_logged_in_as_someone_else(client, loner):
+    sign_up(client)
+    client.force_login(loner)
+    response = client.get(path_of(link_in(mail.outbox[0])))
+    assert response.status_code == 200
+    assert User.objects.get(email="ada@example.com").is_email_verified
+    assert client.session["_auth_user_id"] == str(loner.pk)
+
+
+@pytest.mark.parametrize("lock", ["account", "address"])
+def test_a_browser_locked_out_of_logging_in_is_not_logged_in_by_the_link(client, lock):
+    sign_up(client, address="10.0.7.1")
+    for n in range(5):
+        client.post(
+            reverse("accounts:login"),
+            {
+                "username": "ada@example.com" if lock == "account" else f"guess{n}@example.com",
+                "password": "wrong",
+            },
+            REMOTE_ADDR=f"10.0.8.{n}" if lock == "account" else "10.0.7.1",
+        )
+    response = client.get(path_of(link_in(mail.outbox[0])), REMOTE_ADDR="10.0.7.1")
+    assert response.status_code == 200
+    assert User.objects.get().is_email_verified
+    assert "_auth_user_id" not in client.session
+    assert AccessLog.objects.count() == 0
+
+
+def test_a_taken_address_leaves_the_same_cookies_and_session_as_a_new_one():
+    VerifiedUserFactory(email="ada@example.com")
+    new_browser, taken_browser = Client(), Client()
+    new = sign_up(new_browser, email="grace@example.com")
+    taken = sign_up(taken_browser, email="ada@example.com")
+
+    def cookies(response) -> dict:
+        return {
+            name: (len(c.value), c["path"], c["max-age"], c["httponly"], c["samesite"])
+            for name, c in response.cookies.items()
+        }
+
+    assert cookies(new) == cookies(taken)
+    assert settings.SESSION_COOKIE_NAME in cookies(new)
+    new_session, taken_session = dict(new_browser.session), dict(taken_browser.session)
+    assert new_session.keys() == taken_session.keys()
+    assert {k: len(v) for k, v in new_session.items() if k != SIGNUP_EMAIL_KEY} == {
+        k: len(v) for k, v in taken_session.items() if k != SIGNUP_EMAIL_KEY
+    }
 
 
 def test_verification_link_works_without_being_logged_in(client):

@@ -1,4 +1,5 @@
-"""An employer signs up, verifies the address from the email, logs in and sets up their company."""
+"""An employer signs up, opens the emailed link in the same browser (which verifies the address
+and logs them in), sets up their company and posts a job."""
 
 import re
 
@@ -33,16 +34,11 @@ def test_employer_signs_up_verifies_the_email_creates_a_company_and_sees_it(page
     assert len(mail.outbox) == 1
     link = re.search(r"http://\S+/accounts/verify/\S+/", mail.outbox[0].body).group(0)
     assert link.startswith(live_server.url)
+    # Opened in the browser that signed up, the link logs in and goes on to the company.
     page.goto(link)
-    expect(page.get_by_role("heading", level=1)).to_have_text("Email verified")
-    page.get_by_role("main").get_by_role("link", name="Log in").click()
-    page.get_by_label("Email").fill("grace@initech.example")
-    page.get_by_label("Password").fill("tangerine-lighthouse-42")
-    page.get_by_role("main").get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("region", name="Verify your email address")).to_have_count(0)
-
-    # The dashboard sends someone without a company to create one first.
     expect(page.get_by_role("heading", level=1)).to_have_text("Tell us about your company")
+    expect(page.get_by_text("grace@initech.example is verified")).to_be_visible()
+    expect(page.get_by_role("region", name="Verify your email address")).to_have_count(0)
     page.get_by_label("Company name").fill("Initech")
     page.get_by_label("Type of company").select_option(label="Startup")
     page.get_by_label("Website").fill("initech.example")
@@ -109,3 +105,26 @@ def test_employer_signs_up_verifies_the_email_creates_a_company_and_sees_it(page
     page.goto("/employer/")
     page.locator("tr", has_text="Draft").get_by_role("button", name="Publish").click()
     expect(page.get_by_text("Extend its deadline instead")).to_be_visible()
+
+
+def test_the_link_opened_on_another_device_verifies_and_asks_to_log_in(page, phone, live_server):
+    page.goto("/accounts/signup/")
+    page.get_by_label("Work email").fill("ada@initech.example")
+    page.get_by_label("Password").fill("tangerine-lighthouse-42")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
+    link = re.search(r"http://\S+/accounts/verify/\S+/", mail.outbox[0].body).group(0)
+
+    # The phone did not sign up: the link verifies the address but logs nobody in there.
+    phone.goto(link)
+    expect(phone.get_by_role("heading", level=1)).to_have_text("Email verified")
+    phone.get_by_role("main").get_by_role("link", name="Log in").click()
+    phone.get_by_label("Email").fill("ada@initech.example")
+    phone.get_by_label("Password").fill("tangerine-lighthouse-42")
+    phone.get_by_role("main").get_by_role("button", name="Log in").click()
+    expect(phone.get_by_role("heading", level=1)).to_have_text("Tell us about your company")
+
+    # Back on the computer, the used link no longer logs in.
+    page.goto(link)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Already verified")
+    expect(page.get_by_role("main").get_by_role("link", name="Log in")).to_be_visible()
