@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -345,6 +346,33 @@ def test_detail_page_query_count_is_constant(client):
     with CaptureQueriesContext(connection) as queries:
         client.get(posting.get_absolute_url(), HTTP_USER_AGENT=BROWSER_UA)
     assert len(queries) <= 3
+
+
+# --- Times in the markup ---------------------------------------------------------------------
+
+# HTML's "valid global date and time string" allows at most three fraction digits; we give none.
+WHOLE_SECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)")
+
+
+def datetime_attributes(html: str) -> list[str]:
+    return re.findall(r'<time[^>]* datetime="([^"]*)"', html)
+
+
+def test_time_attributes_on_the_list_and_listing_pages_are_whole_seconds(client):
+    now = timezone.now().replace(microsecond=904538)
+    open_one = PublishedPostingFactory(
+        posted_at=now - timedelta(days=2),
+        updated_at=now - timedelta(hours=1),
+        last_checked_at=now,
+        deadline=now + timedelta(days=3),
+    )
+    closed = ClosedPostingFactory(closed_at=now)
+    for url in (LIST_URL, open_one.get_absolute_url(), closed.get_absolute_url()):
+        found = datetime_attributes(client.get(url).content.decode())
+
+        assert found, url
+        for value in found:
+            assert WHOLE_SECONDS.fullmatch(value), (url, value)
 
 
 # --- Counting views and apply clicks ---------------------------------------------------------
