@@ -355,6 +355,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# Files served at the site's root by WhiteNoise: /favicon.ico, which browsers and crawlers ask for
+# whatever the page's <link rel="icon"> says.
+WHITENOISE_ROOT = BASE_DIR / "public"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 PRIVATE_MEDIA_ROOT = Path(env.str("PRIVATE_MEDIA_ROOT", default=str(VAR_DIR / "private")))
 MEDIA_URL = "/media/"
@@ -435,12 +438,13 @@ if CSP_REPORT_ONLY:
 else:
     CONTENT_SECURITY_POLICY = _csp
 
-# Browser features no page of ours uses are denied, to this site and anything it might embed;
-# sharing a listing copies its link and opens the device's share sheet.
+# Browser features no page of ours uses are denied, to this site and anything it might embed.
+# Sharing a listing copies its link and opens the device's share sheet: clipboard-write and
+# web-share are allowed to this site by default, and naming web-share (or bluetooth) makes
+# browsers without it log an error on every page.
 PERMISSIONS_POLICY = {
     "accelerometer": [],
     "autoplay": [],
-    "bluetooth": [],
     "browsing-topics": [],
     "camera": [],
     "display-capture": [],
@@ -455,8 +459,6 @@ PERMISSIONS_POLICY = {
     "serial": [],
     "usb": [],
     "xr-spatial-tracking": [],
-    "clipboard-write": "self",
-    "web-share": "self",
 }
 
 # --- Logging --------------------------------------------------------------------------------

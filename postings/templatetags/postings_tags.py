@@ -51,6 +51,13 @@ def relative(moment: datetime | None, now: datetime | None = None) -> str:
     return f"{span(delta)} ago" if delta.total_seconds() > 0 else f"in {span(delta, ahead=True)}"
 
 
+@register.simple_tag(takes_context=True)
+def absolute_url(context, path: str) -> str:
+    """``path`` as a full address on the host and scheme of the request, for tags read off this
+    site (Open Graph's og:image)."""
+    return context["request"].build_absolute_uri(path)
+
+
 @register.filter
 def datetime_attr(moment: datetime | None) -> str:
     """A time for ``<time datetime="...">``, to the second: HTML allows at most three fraction
