@@ -452,6 +452,7 @@ PERMISSIONS_POLICY = {
     "gyroscope": [],
     "hid": [],
     "idle-detection": [],
+    "interest-cohort": [],  # FLoC, Topics' predecessor: Chromium still reads it
     "magnetometer": [],
     "microphone": [],
     "midi": [],

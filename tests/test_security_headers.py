@@ -60,7 +60,8 @@ def test_every_page_carries_the_policies(client, page):
     assert policy["object-src"] == ["'none'"]
     assert policy["form-action"] == ["'self'"]
     features = dict(item.split("=", 1) for item in response["Permissions-Policy"].split(", "))
-    for denied in ("camera", "microphone", "geolocation", "payment", "usb", "browsing-topics"):
+    denied_features = ("camera", "microphone", "geolocation", "payment", "usb", "browsing-topics")
+    for denied in (*denied_features, "interest-cohort"):
         assert features[denied] == "()", denied
     assert "web-share" not in features and "clipboard-write" not in features  # "self" by default
 
