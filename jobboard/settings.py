@@ -74,7 +74,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Ahead of the kept pages, so that a page served from Redis carries these headers too.
-    "csp.middleware.CSPMiddleware",
+    "jobboard.security_headers.CSPMiddleware",  # django-csp's, the policy built once
     "django_permissions_policy.PermissionsPolicyMiddleware",
     # Kept pages for anonymous visitors, before the session and the rest (postings/pagecache.py).
     "postings.pagecache.KeptPageMiddleware",

@@ -9,7 +9,10 @@ import re
 from pathlib import Path
 
 import pytest
+from csp.decorators import csp_exempt, csp_update
+from csp.utils import build_policy
 from django.conf import settings
+from django.http import HttpResponse
 from django.test import Client
 from django.urls import path, reverse
 
@@ -24,8 +27,22 @@ def failing_view(request):
     raise RuntimeError("boom")
 
 
-# This module is also a URLconf, for the 500 page (pytest.mark.urls).
-urlpatterns = [path("boom/", failing_view)]
+@csp_update({"img-src": "https://maps.example"})
+def view_with_a_wider_policy(request):
+    return HttpResponse("map")
+
+
+@csp_exempt()
+def view_without_a_policy(request):
+    return HttpResponse("plain")
+
+
+# This module is also a URLconf, for the 500 page and django-csp's decorators (pytest.mark.urls).
+urlpatterns = [
+    path("boom/", failing_view),
+    path("map/", view_with_a_wider_policy),
+    path("plain/", view_without_a_policy),
+]
 
 
 def directives(header: str) -> dict[str, list[str]]:
@@ -74,6 +91,23 @@ def test_the_report_only_switch_sends_the_policy_to_report_and_not_to_enforce(cl
 
     assert "Content-Security-Policy" not in response
     assert "script-src 'self'" in response["Content-Security-Policy-Report-Only"]
+
+
+def test_the_policy_built_once_is_the_one_django_csp_builds(client, settings):
+    assert client.get(reverse("postings:list"))["Content-Security-Policy"] == build_policy()
+    settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+    response = client.get(reverse("postings:list"))  # a changed setting is read again
+
+    assert response["Content-Security-Policy"] == build_policy()
+    assert response["Content-Security-Policy-Report-Only"] == "default-src 'none'"
+
+
+@pytest.mark.urls(__name__)
+def test_django_csps_decorators_still_change_a_views_policy(client):
+    wider = directives(client.get("/map/")["Content-Security-Policy"])
+    assert wider["img-src"] == ["'self'", "data:", "https://maps.example"]
+    assert wider["script-src"] == ["'self'"]
+    assert "Content-Security-Policy" not in client.get("/plain/")
 
 
 @pytest.mark.urls(__name__)
