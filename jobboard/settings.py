@@ -74,6 +74,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Ahead of the kept pages, so that a page served from Redis carries these headers too.
+    "jobboard.security_headers.CSPMiddleware",  # django-csp's, the policy built once
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     # Kept pages for anonymous visitors, before the session and the rest (postings/pagecache.py).
     "postings.pagecache.KeptPageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -387,6 +390,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# Files served at the site's root by WhiteNoise: /favicon.ico, which browsers and crawlers ask for
+# whatever the page's <link rel="icon"> says.
+WHITENOISE_ROOT = BASE_DIR / "public"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 PRIVATE_MEDIA_ROOT = Path(env.str("PRIVATE_MEDIA_ROOT", default=str(VAR_DIR / "private")))
 MEDIA_URL = "/media/"
@@ -441,6 +447,55 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
 )
+
+# What a page may load and do. No inline script or style anywhere (kept pages are shared between
+# visitors, so per-request nonces are out): scripts and styles are files from this site; the one
+# exception is the 500 page's <style>, which must show without static files, allowed by its hash.
+# Logos are served by this site too (accounts:company_logo). JSON-LD is data, not script.
+ERROR_PAGE_STYLE_HASH = "'sha256-odGcnaDGw2DUfM818dfMcFcbzlYZ8T8JG0tQ758ShU8='"
+_csp = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", ERROR_PAGE_STYLE_HASH],
+        "img-src": ["'self'", "data:"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+        "report-uri": env.str("CSP_REPORT_URI", default="") or None,
+    }
+}
+# Operators trying the policy on a live site: browsers report what it would block, block nothing.
+CSP_REPORT_ONLY = env.bool("CSP_REPORT_ONLY", default=False)
+if CSP_REPORT_ONLY:
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp
+else:
+    CONTENT_SECURITY_POLICY = _csp
+
+# Browser features no page of ours uses are denied, to this site and anything it might embed.
+# Sharing a listing copies its link and opens the device's share sheet: clipboard-write and
+# web-share are allowed to this site by default, and naming web-share (or bluetooth) makes
+# browsers without it log an error on every page.
+PERMISSIONS_POLICY = {
+    "accelerometer": [],
+    "autoplay": [],
+    "browsing-topics": [],
+    "camera": [],
+    "display-capture": [],
+    "geolocation": [],
+    "gyroscope": [],
+    "hid": [],
+    "idle-detection": [],
+    "interest-cohort": [],  # FLoC, Topics' predecessor: Chromium still reads it
+    "magnetometer": [],
+    "microphone": [],
+    "midi": [],
+    "payment": [],
+    "serial": [],
+    "usb": [],
+    "xr-spatial-tracking": [],
+}
 
 # --- Logging --------------------------------------------------------------------------------
 

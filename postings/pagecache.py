@@ -216,13 +216,14 @@ class KeptPageMiddleware:
     """Serves a kept page ahead of the rest of the middleware, with one Redis round trip, the
     response made ready while Redis checks the page (``_Asked``).
 
-    It comes right after the security and static-file middleware. A kept page is only served to
-    a visitor without a session or pending messages (``applies_to``): for them the session,
-    authentication, messages and login-lockout middleware have nothing to do. The two that shape
-    such a page's response, the CSRF cookie (with ``Vary: Cookie``) and ``X-Frame-Options``, are
-    applied here by those middlewares' own methods; ``Content-Length`` as Django's common
-    middleware sets it. Anything else, and a page that is not kept, goes down the whole stack,
-    where the view renders the page and keeps it (``render_and_keep``)."""
+    It comes right after the security, static-file, Content-Security-Policy and
+    Permissions-Policy middleware, which so set their headers on a kept page too. A kept page is
+    only served to a visitor without a session or pending messages (``applies_to``): for them the
+    session, authentication, messages and login-lockout middleware have nothing to do. The two
+    that shape such a page's response, the CSRF cookie (with ``Vary: Cookie``) and
+    ``X-Frame-Options``, are applied here by those middlewares' own methods; ``Content-Length`` as
+    Django's common middleware sets it. Anything else, and a page that is not kept, goes down the
+    whole stack, where the view renders the page and keeps it (``render_and_keep``)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

@@ -101,7 +101,10 @@ class PostingDetailView(DetailView):
         shown = [self.object, *context["similar_postings"]]
         if self.object.duplicate_of is not None:
             shown.append(self.object.duplicate_of)
-        return self.render_to_response(context), shown, settings.PAGE_CACHE_SECONDS
+        response = self.render_to_response(context)
+        if not self.object.is_open:  # crawlers drop a closed job (the page says it is closed too)
+            response["X-Robots-Tag"] = "noindex"
+        return response, shown, settings.PAGE_CACHE_SECONDS
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -29,6 +29,8 @@ SETTINGS_ENV = {
     "SECURE_COOKIES",
     "STATICFILES_STORAGE",
     "VAR_DIR",
+    "CSP_REPORT_ONLY",
+    "CSP_REPORT_URI",
 }
 
 SHOW_SETTINGS = """
@@ -48,6 +50,8 @@ print(json.dumps({
     "BROKER": settings.CELERY_BROKER_URL,
     "EMAIL_BACKEND": settings.EMAIL_BACKEND,
     "SESSION_COOKIE_SECURE": settings.SESSION_COOKIE_SECURE,
+    "CSP": getattr(settings, "CONTENT_SECURITY_POLICY", None),
+    "CSP_REPORT_ONLY": getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None),
 }))
 """
 
@@ -146,3 +150,20 @@ def test_database_and_redis_urls_switch_to_postgres_and_redis(tmp_path):
 def test_a_source_allowed_network_that_is_not_a_network_stops_the_start(tmp_path):
     result = run_settings(tmp_path, SOURCE_ALLOWED_NETWORKS="10.20.0.0/16,intranet")
     assert_refuses(result, "SOURCE_ALLOWED_NETWORKS: 'intranet' does not appear to be")
+
+
+def test_the_content_security_policy_is_enforced_by_default(tmp_path):
+    settings = settings_with(tmp_path)
+    assert settings["CSP_REPORT_ONLY"] is None
+    directives = settings["CSP"]["DIRECTIVES"]
+    assert directives["script-src"] == ["'self'"]
+    assert directives["frame-ancestors"] == ["'none'"]
+    assert directives["report-uri"] is None
+
+
+def test_csp_report_only_switches_the_policy_to_reporting_where_asked(tmp_path):
+    settings = settings_with(tmp_path, CSP_REPORT_ONLY="true", CSP_REPORT_URI="/csp-reports/")
+    assert settings["CSP"] is None
+    directives = settings["CSP_REPORT_ONLY"]["DIRECTIVES"]
+    assert directives["script-src"] == ["'self'"]
+    assert directives["report-uri"] == "/csp-reports/"

@@ -374,6 +374,9 @@ def test_moderators_see_the_figures_in_words(client, moderator, with_workers):
     assert "(target: every 60 minutes)" in text
     assert "0 open listings not checked in the last 60 minutes" in text
     assert "status-row--bad" not in page
+    times = re.findall(r'<time datetime="([^"]*)"', page)  # HTML allows no microseconds
+    assert len(times) >= 3
+    assert all(re.fullmatch(r"[-\d]{10}T\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)", t) for t in times), times
 
 
 def test_moderators_see_what_is_wrong_highlighted(client, moderator, with_workers, monkeypatch):

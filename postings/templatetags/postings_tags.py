@@ -51,6 +51,24 @@ def relative(moment: datetime | None, now: datetime | None = None) -> str:
     return f"{span(delta)} ago" if delta.total_seconds() > 0 else f"in {span(delta, ahead=True)}"
 
 
+@register.simple_tag(takes_context=True)
+def absolute_url(context, path: str) -> str:
+    """``path`` as a full address on the host and scheme of the request, for tags read off this
+    site (Open Graph's og:image)."""
+    return context["request"].build_absolute_uri(path)
+
+
+@register.filter
+def datetime_attr(moment: datetime | None) -> str:
+    """A time for ``<time datetime="...">``, to the second: HTML allows at most three fraction
+    digits, and Python's isoformat gives six."""
+    if moment is None:
+        return ""
+    if timezone.is_aware(moment):
+        moment = timezone.localtime(moment)
+    return moment.isoformat(timespec="seconds")
+
+
 def exact(moment: datetime) -> str:
     return date_format(timezone.localtime(moment), "M j, Y, H:i T")
 
@@ -62,7 +80,7 @@ def timestamp(moment: datetime | None, missing: str = "not yet") -> SafeString:
         return format_html('<span class="muted">{}</span>', missing)
     return format_html(
         '<time datetime="{}" title="{}">{}</time>',
-        moment.isoformat(),
+        datetime_attr(moment),
         exact(moment),
         relative(moment),
     )
@@ -86,7 +104,7 @@ def deadline_state(posting: Posting) -> SafeString:
             return mark_safe('<span class="state state-open">open, no deadline</span>')
         return format_html(
             '<span class="state state-open">closes <time datetime="{}" title="{}">{}</time></span>',
-            deadline.isoformat(),
+            datetime_attr(deadline),
             exact(deadline),
             closes_when(deadline),
         )
@@ -96,7 +114,7 @@ def deadline_state(posting: Posting) -> SafeString:
     return format_html(
         '<span class="state state-closed">closed on <time datetime="{}" title="{}">{}</time>'
         "</span>",
-        ended.isoformat(),
+        datetime_attr(ended),
         exact(ended),
         date_format(timezone.localtime(ended), "M j, Y"),
     )

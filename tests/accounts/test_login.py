@@ -96,6 +96,8 @@ def test_an_account_is_locked_after_five_failures_from_any_addresses(client, own
     html = response.content.decode()
     assert "Logging in is paused" in html
     assert "Try again in <strong>15 minutes</strong>" in html
+    until = re.search(r'<time datetime="([^"]*)"', html)[1]  # HTML allows no microseconds
+    assert re.fullmatch(r"[-\d]{10}T\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)", until), until
     assert "_auth_user_id" not in client.session
 
 

@@ -1,5 +1,11 @@
-"""Real-browser tests: Playwright's Python package driving Debian's chromium."""
+"""Real-browser tests: Playwright's Python package driving Debian's chromium.
 
+Every page any test opens runs under the site's Content-Security-Policy (enforced, as in
+production) and reports each violation; a test fails on any, on a console complaint about the
+Permissions-Policy header, and on a missing favicon (``WatchedBrowser``).
+"""
+
+import contextlib
 import os
 import shutil
 
@@ -20,6 +26,84 @@ CHROMIUM_ARGS = [
 ]
 
 
+# Runs in every document before its own scripts: each violation goes to the test at once.
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", function (event) {
+  window.__cspViolation(
+    event.violatedDirective + " blocked " + (event.blockedURI || "?") + " in " +
+    event.documentURI + " (" + (event.sourceFile || "") + ":" + event.lineNumber + ")"
+  );
+});
+"""
+
+
+def watch(context, problems: list[str]) -> None:
+    """Note in ``problems`` what no page may do: break the Content-Security-Policy (the
+    ``securitypolicyviolation`` event, or the console where scripts are off), upset the browser
+    with its Permissions-Policy, or miss its favicon."""
+    context.expose_function("__cspViolation", lambda text: problems.append(f"CSP: {text}"))
+    context.add_init_script(REPORT_VIOLATIONS)
+
+    def on_console(message) -> None:
+        text, where = message.text, message.location.get("url", "")
+        if "Content Security Policy" in text or "Permissions-Policy" in text:
+            problems.append(f"console: {text} ({where})")
+        elif "favicon" in where and "Failed to load resource" in text:
+            problems.append(f"favicon: {text} ({where})")
+
+    def on_response(response) -> None:
+        if "favicon" in response.url and response.status >= 400:
+            problems.append(f"favicon: {response.status} {response.url}")
+
+    context.on("console", on_console)
+    context.on("response", on_response)
+    close = context.close
+
+    def flush_then_close(**options) -> None:
+        flush(context)
+        close(**options)
+
+    context.close = flush_then_close
+
+
+def flush(context) -> None:
+    """A round trip to each page, so that reports it sent before are in."""
+    for page in context.pages:
+        # A page closed or navigating away has nothing more to say.
+        with contextlib.suppress(Exception):
+            page.evaluate("0")
+
+
+class WatchedBrowser:
+    """The session's browser; each context it opens is watched (``watch``)."""
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+        self.problems: list[str] = []
+
+    def new_context(self, **options):
+        context = self._browser.new_context(**options)
+        watch(context, self.problems)
+        return context
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+
+@pytest.fixture(autouse=True)
+def no_policy_violations(request):
+    """Each browser test fails on what its pages reported (``watch``)."""
+    if "browser" not in request.fixturenames:
+        yield
+        return
+    browser = request.getfixturevalue("browser")
+    browser.problems.clear()
+    yield
+    for context in browser.contexts:
+        flush(context)
+    assert browser.problems == [], "\n".join(browser.problems)
+
+
 @pytest.fixture(scope="session")
 def browser():
     chromium = shutil.which("chromium")
@@ -31,7 +115,7 @@ def browser():
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield browser
+        yield WatchedBrowser(browser)
         browser.close()
 
 

@@ -193,3 +193,18 @@ def test_the_sort_menu_can_be_walked_with_the_keyboard_without_reloading(page, b
     page.get_by_role("button", name="Sort", exact=True).click()
     assert "sort=deadline" in page.url
     assert "q=" not in page.url and "salary_min=" not in page.url  # empty fields stay out
+
+
+def test_a_listing_page_with_structured_data_shows_under_the_enforced_policy(page, board):
+    """JSON-LD is a data block, not script: the policy allows no inline script, and the page
+    still reports no violation (the conftest fails the test on any)."""
+    response = page.goto(board["remote"].get_absolute_url())
+
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert "content-security-policy-report-only" not in response.headers
+    assert "camera=()" in response.headers["permissions-policy"]
+    data = page.locator('script[type="application/ld+json"]')
+    expect(data).to_have_count(1)
+    assert '"@type": "JobPosting"' in data.text_content()
+    page.get_by_role("button", name="Copy link").click()  # share.js ran
+    expect(page.locator(".share__status")).not_to_be_empty()

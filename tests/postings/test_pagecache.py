@@ -212,10 +212,27 @@ def test_a_kept_page_answers_with_the_headers_of_a_rendered_one(url):
         assert 0 <= int(served["Age"]) <= 2
     for header in ("Content-Type", "Cache-Control", "Last-Modified", "Vary", "X-Frame-Options"):
         assert served.headers.get(header) == rendered.headers.get(header), header
+    for header in ("Content-Security-Policy", "Permissions-Policy"):  # set outside the kept page
+        assert served.headers[header] == rendered.headers[header], header
     assert int(served["Content-Length"]) == len(served.content)
     assert set(served.cookies) == set(rendered.cookies)  # a feed has no form: no CSRF cookie
     if "csrftoken" in rendered.cookies:
         assert served.cookies["csrftoken"]["samesite"] == rendered.cookies["csrftoken"]["samesite"]
+
+
+def test_a_kept_page_follows_the_policy_in_force_not_the_one_it_was_kept_under(settings):
+    """The policies are set around the kept pages, not kept with them: an operator's switch to
+    report-only applies to pages already kept."""
+    posting = PublishedPostingFactory()
+    Client().get(posting.get_absolute_url())
+    policy = settings.CONTENT_SECURITY_POLICY
+    settings.CONTENT_SECURITY_POLICY = None
+    settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = policy
+    served = Client().get(posting.get_absolute_url())
+    assert kept(served)
+    assert "Content-Security-Policy" not in served
+    assert "script-src 'self'" in served["Content-Security-Policy-Report-Only"]
+    assert "camera=()" in served["Permissions-Policy"]
 
 
 def test_a_visitor_with_a_csrf_cookie_keeps_it_on_a_kept_page():

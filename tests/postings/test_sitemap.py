@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import xml.etree.ElementTree as ET
 from datetime import timedelta
+from urllib.robotparser import RobotFileParser
 
 import pytest
 from django.db import connection
@@ -12,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import http_date
+from protego import Protego
 
 from postings.factories import (
     ClosedPostingFactory,
@@ -240,6 +242,61 @@ def test_robots_allows_listings_and_disallows_private_areas_and_actions(client):
         SECTION,
     ):
         assert not blocked(path, disallow), path
+
+
+def private_and_public_paths(posting: Posting) -> tuple[list[str], list[str]]:
+    private = [
+        reverse("postings:apply", args=[posting.pk]),
+        reverse("postings:apply_thanks", args=[posting.pk]),
+        reverse("reporting:report", args=[posting.pk]),
+        reverse("employer:dashboard"),
+        reverse("employer:posting_edit", args=[posting.pk]),
+        reverse("accounts:login"),
+        reverse("alerts:subscribe"),
+        reverse("moderation:queue"),
+        reverse("admin:index"),
+    ]
+    public = [
+        "/",
+        reverse("postings:list"),
+        posting.get_absolute_url(),
+        reverse("postings:short", args=[posting.pk]),
+        reverse("postings:feed_rss"),
+        INDEX,
+    ]
+    return private, public
+
+
+def test_robots_disallow_rules_come_before_the_allow_so_first_match_readers_agree(client):
+    """Python's urllib.robotparser takes the first rule that matches: with "Allow: /" first it
+    read every private path as allowed. It reads "*" literally, so the two rules with a wildcard
+    are checked as written (a crawler asking for the rule's own address is refused)."""
+    posting = PublishedPostingFactory()
+    robots = RobotFileParser()
+    robots.parse(client.get(reverse("robots_txt")).content.decode().splitlines())
+    _allow, disallow, _sitemaps = robots_rules(client)
+    private, public = private_and_public_paths(posting)
+
+    for rule in disallow:
+        assert not robots.can_fetch("AnyBot", ORIGIN + rule), rule
+    for path in private:
+        if not any("*" in rule and blocked(path, [rule]) for rule in disallow):
+            assert not robots.can_fetch("AnyBot", ORIGIN + path), path
+    for path in public:
+        assert robots.can_fetch("AnyBot", ORIGIN + path), path
+
+
+def test_robots_is_read_alike_by_a_longest_match_reader_with_wildcards(client):
+    """Protego reads robots.txt as Google does: the longest matching rule wins, "*" matches
+    anything."""
+    posting = PublishedPostingFactory()
+    robots = Protego.parse(client.get(reverse("robots_txt")).content.decode())
+    private, public = private_and_public_paths(posting)
+
+    for path in private:
+        assert not robots.can_fetch(ORIGIN + path, "AnyBot"), path
+    for path in public:
+        assert robots.can_fetch(ORIGIN + path, "AnyBot"), path
 
 
 def test_robots_follows_the_scheme_of_the_request(client):

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import re
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.staticfiles import finders
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from PIL import Image
 
 from postings.factories import (
     ClosedPostingFactory,
@@ -345,6 +350,86 @@ def test_detail_page_query_count_is_constant(client):
     with CaptureQueriesContext(connection) as queries:
         client.get(posting.get_absolute_url(), HTTP_USER_AGENT=BROWSER_UA)
     assert len(queries) <= 3
+
+
+# --- What crawlers and link previews read ------------------------------------------------------
+
+
+def meta_content(html: str, attribute: str, name: str) -> str | None:
+    found = re.search(rf'<meta {attribute}="{re.escape(name)}" content="([^"]*)"', html)
+    return found[1] if found else None
+
+
+@pytest.mark.parametrize(
+    "factory", [ClosedPostingFactory, ExpiredPostingFactory, PastDeadlinePostingFactory]
+)
+def test_a_listing_that_is_not_open_is_marked_noindex_even_when_kept(client, factory):
+    posting = factory()
+    rendered = client.get(posting.get_absolute_url())
+    kept = client.get(posting.get_absolute_url())  # served from the kept page
+
+    for response in (rendered, kept):
+        assert response.status_code == 200
+        assert meta_content(response.content.decode(), "name", "robots") == "noindex"
+        assert response["X-Robots-Tag"] == "noindex"
+
+
+def test_an_open_listing_may_be_indexed(client):
+    response = client.get(PublishedPostingFactory().get_absolute_url())
+
+    assert meta_content(response.content.decode(), "name", "robots") is None
+    assert "X-Robots-Tag" not in response
+
+
+def test_a_listing_shows_the_sites_own_image_in_link_previews_without_a_logo(client):
+    html = client.get(PublishedPostingFactory().get_absolute_url()).content.decode()
+
+    image = meta_content(html, "property", "og:image")
+    assert image == "http://testserver/static/img/og-default.png"
+    with Image.open(finders.find("img/og-default.png")) as default:
+        assert (default.format, default.size) == ("PNG", (1200, 630))
+    assert meta_content(html, "property", "og:image:width") == "1200"
+
+
+def test_a_listing_shows_its_companys_logo_in_link_previews(client, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 40, 40)).save(buffer, format="PNG")
+    company = CompanyFactory(logo=SimpleUploadedFile("logo.png", buffer.getvalue()))
+    html = client.get(PublishedPostingFactory(company=company).get_absolute_url()).content.decode()
+
+    image = meta_content(html, "property", "og:image")
+    logo = reverse("accounts:company_logo", args=[company.slug])
+    assert image.startswith(f"http://testserver{logo}?v=")
+    assert b"".join(client.get(image).streaming_content) == buffer.getvalue()
+    assert meta_content(html, "property", "og:image:alt") == f"{company.name} logo"
+
+
+# --- Times in the markup ---------------------------------------------------------------------
+
+# HTML's "valid global date and time string" allows at most three fraction digits; we give none.
+WHOLE_SECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)")
+
+
+def datetime_attributes(html: str) -> list[str]:
+    return re.findall(r'<time[^>]* datetime="([^"]*)"', html)
+
+
+def test_time_attributes_on_the_list_and_listing_pages_are_whole_seconds(client):
+    now = timezone.now().replace(microsecond=904538)
+    open_one = PublishedPostingFactory(
+        posted_at=now - timedelta(days=2),
+        updated_at=now - timedelta(hours=1),
+        last_checked_at=now,
+        deadline=now + timedelta(days=3),
+    )
+    closed = ClosedPostingFactory(closed_at=now)
+    for url in (LIST_URL, open_one.get_absolute_url(), closed.get_absolute_url()):
+        found = datetime_attributes(client.get(url).content.decode())
+
+        assert found, url
+        for value in found:
+            assert WHOLE_SECONDS.fullmatch(value), (url, value)
 
 
 # --- Counting views and apply clicks ---------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -187,6 +188,20 @@ def test_a_listings_page_shows_its_reports_and_the_audit_log(mod_client, posting
         posting.get_absolute_url(),
     ):
         assert text in html
+
+
+def test_time_attributes_on_moderation_pages_are_whole_seconds(mod_client, posting, moderator):
+    """HTML allows at most three fraction digits in <time datetime>; seconds are enough."""
+    report = file_report(posting)
+    services.report_resolve(report=report, by=moderator, note="Checked.")
+    file_report(posting, reporter="other", age=timedelta(hours=2))
+    for url in (reverse("moderation:queue"), reverse("moderation:posting", args=[posting.pk])):
+        html = mod_client.get(url).content.decode()
+        found = re.findall(r'<time[^>]* datetime="([^"]*)"', html)
+
+        assert found, url
+        for value in found:
+            assert re.fullmatch(r"[-\d]{10}T\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)", value), value
 
 
 # Actions
