@@ -36,6 +36,8 @@ from tests.worker import worker_database_url
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "deploy" / "nginx" / "jobboard.conf.template"
 MIB = 1024 * 1024
+# Resolved to 127.0.0.1 by the browser below: a name Chromium treats as any other site.
+SITE_HOST = "jobs.example.test"
 
 # The official image's nginx.conf, reduced to what a test run needs: its own pid, logs and
 # temporary files in a scratch directory, in the foreground; the server block is the template's.
@@ -153,7 +155,8 @@ def stack(tmp_path_factory, static_root, django_db_setup) -> Iterator[Stack]:
         "DEBUG": "false",
         "STATIC_ROOT": str(static_root),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SITE_URL": f"http://127.0.0.1:{nginx_port}",
+        # A real hostname over plain HTTP, as on a first run before TLS (allowed: SITE_URL's).
+        "SITE_URL": f"http://{SITE_HOST}:{nginx_port}",
         "TRUSTED_PROXY_COUNT": "1",
     }
     env.pop("STATICFILES_STORAGE", None)
@@ -350,3 +353,35 @@ def test_static_files_are_served_brotli_compressed(stack):
     assert response.status == 200
     assert response.getheader("Content-Encoding") == "br"
     assert brotli.decompress(response.body) == (stack.static_root / css).read_bytes()
+
+
+@pytest.mark.django_db(transaction=True)  # the failed log-in's records are cleared afterwards
+def test_forms_work_on_a_first_run_over_plain_http_on_a_real_hostname(stack):
+    """A browser never sends a Secure cookie back over http://, so every form would fail CSRF."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("JOBBOARD_REQUIRE_BROWSER") == "1":
+            pytest.fail("chromium is not installed; bin/test installs Debian's chromium package")
+        pytest.skip("chromium is not installed (bin/test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium,
+            args=[*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {SITE_HOST} 127.0.0.1"],
+        )
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(15_000)
+            page.goto(f"http://{SITE_HOST}:{stack.nginx_port}/accounts/login/")
+            page.fill("input[name=username]", "nobody@example.com")
+            page.fill("input[name=password]", "not-the-password")
+            page.click("button[type=submit]")
+            page.wait_for_load_state()
+            text = page.inner_text("body")
+        finally:
+            browser.close()
+    assert "CSRF" not in text
+    assert "That email and password do not match an account" in text
