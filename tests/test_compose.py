@@ -266,6 +266,8 @@ def test_worker_and_beat_answer_their_healthchecks(services, name, tmp_path, set
         # Anything beat schedules goes to a queue of this test's own, which nobody consumes.
         "CELERY_QUEUE": queue,
         "VAR_DIR": str(tmp_path),
+        # Compose's default: mail to the log, which the worker says at start.
+        "EMAIL_URL": "consolemail://",
         # In a container, $HOSTNAME is the host name Celery puts in its node name.
         "HOSTNAME": socket.gethostname(),
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
@@ -284,6 +286,11 @@ def test_worker_and_beat_answer_their_healthchecks(services, name, tmp_path, set
             result.stdout + result.stderr + (tmp_path / f"{name}.log").read_text()[-3000:]
         )
         assert "pong" in result.stdout
+        if name == "worker":
+            assert (
+                "worker: not configured yet: EMAIL_URL is not set"
+                in (tmp_path / "worker.log").read_text()
+            )
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
