@@ -209,7 +209,7 @@ def test_only_nginx_is_published_and_gunicorn_sits_behind_it(services):
     # Only these names are substituted: nginx's own $host, $scheme, ... stay as they are.
     assert env["NGINX_ENVSUBST_FILTER"] == "^JOBBOARD_"
     assert "--bind=0.0.0.0:8000" in command_of(services["web"])
-    assert nginx["depends_on"]["web"]["condition"] == "service_healthy"
+    assert nginx["depends_on"]["web"] == {"condition": "service_healthy", "restart": True}
 
 
 @pytest.mark.parametrize(("name", "node"), [("worker", "celery"), ("beat", "celerybeat")])
