@@ -174,6 +174,7 @@ def test_pages_are_gzipped_by_nginx(nginx_stack):
     assert response.getheader("Content-Encoding") == "gzip"
     assert "Accept-Encoding" in response.getheader("Vary")
     page = gzip.decompress(response.body)
+    print(f"/jobs/ through nginx: {len(page):,} bytes, gzipped {len(response.body):,}")
     assert page.rstrip().endswith(b"</html>")
     assert len(response.body) < len(page) / 3
 
