@@ -38,6 +38,8 @@ SETTINGS_ENV = {
     "STATICFILES_STORAGE",
     "STATIC_ROOT",
     "VAR_DIR",
+    # Set by tests/e2e for Playwright; `check --deploy` rightly refuses it.
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
 }
 
 SHOW_SETTINGS = """
