@@ -9,6 +9,7 @@ production shape (see ``docker-compose.yml``).
 import ipaddress
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -45,11 +46,18 @@ elif not DEBUG and (
         '(python -c "import secrets; print(secrets.token_urlsafe(50))").'
     )
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[]) or ["localhost", "127.0.0.1", "[::1]"]
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_NAME = env.str("SITE_NAME", default="Jobboard")
 # The site's own address, for links in emails sent with no request at hand (tasks, safety net).
+# docker-compose.yml requires it; served over TLS when it starts with https://.
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+_site_host = urlsplit(SITE_URL).hostname or ""
+SITE_IS_HTTPS = SITE_URL.startswith("https://")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[]) or ["localhost", "127.0.0.1", "[::1]"]
+# The site's own host is always allowed: a first run on a real hostname needs SITE_URL alone.
+if _site_host and f"[{_site_host}]" not in ALLOWED_HOSTS and _site_host not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(f"[{_site_host}]" if ":" in _site_host else _site_host)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -131,8 +139,10 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # No JIT: compiling costs 50 ms to seconds on the few big statements (the facet snapshot)
-    # and saves nothing on the short ones a page runs.
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    # and saves nothing on the short ones a page runs. PostgreSQL only: other backends refuse
+    # an "options" argument (DATABASE_URL=sqlite:///... is a documented form).
+    if "postgresql" in DATABASES["default"]["ENGINE"]:
+        DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -435,7 +445,9 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Jobboard <jobs@local
 
 # --- Security -------------------------------------------------------------------------------
 
-SECURE = not DEBUG and env.bool("SECURE_COOKIES", default=not EMBEDDED)
+# Secure cookies only where the site is served over TLS: a browser never sends them back over
+# plain HTTP, so a first run on http://host:8000 would fail every form (CSRF) and every log-in.
+SECURE = not DEBUG and env.bool("SECURE_COOKIES", default=SITE_IS_HTTPS)
 SESSION_COOKIE_SECURE = SECURE
 CSRF_COOKIE_SECURE = SECURE
 SESSION_COOKIE_HTTPONLY = True
@@ -443,7 +455,12 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Healthchecks ask over plain HTTP from inside (compose's web healthcheck, load balancers): a
+# redirect to https:// there would mark a healthy web unhealthy, and nginx would never start.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
 )

@@ -3,9 +3,12 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from jobboard.startup import log_unconfigured
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jobboard.settings")
 
 application = get_wsgi_application()
+log_unconfigured("web")
 
 # What the start-up made (Django, the URLs, the models: ~100,000 objects) lives as long as the
 # process: out of the cyclic garbage collector's sight, a full collection under load takes a

@@ -24,7 +24,7 @@ from django.core.cache import caches
 from jobboard import redis_breaker
 from postings import counters
 
-pytest_plugins = ["tests.worker", "tests.source_server"]
+pytest_plugins = ["tests.worker", "tests.source_server", "tests.nginx_stack"]
 
 POSTGRES_SKIP_REASON = "needs PostgreSQL full-text search"
 REDIS_SKIP_REASON = "needs Redis (set REDIS_URL) for the buffered counter flush"

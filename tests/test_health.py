@@ -23,6 +23,14 @@ def test_health_endpoint_says_failing_with_503_when_a_service_is_down(client, mo
     assert response.json()["checks"] == {"database": "ok", "cache": "failing"}
 
 
+def test_health_endpoints_answer_over_plain_http_when_the_site_redirects_to_https(client, settings):
+    """Compose's web healthcheck asks http://127.0.0.1:8000/healthz/ inside the container."""
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get(reverse("postings:list")).status_code == 301
+    assert client.get(reverse("healthz")).status_code == 200
+    assert client.get(reverse("healthz_workers")).status_code in (200, 503)
+
+
 def test_health_endpoint_only_answers_get_and_head(client):
     assert client.post(reverse("healthz")).status_code == 405
     for name in ("healthz", "healthz_workers"):  # load balancers check with HEAD too

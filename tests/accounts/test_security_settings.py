@@ -24,7 +24,15 @@ print(json.dumps({
     "axes_template": settings.AXES_LOCKOUT_TEMPLATE,
 }))
 """
-KEEP_OUT = {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "SECURE_COOKIES", "VAR_DIR"}
+KEEP_OUT = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "DEBUG",
+    "SECURE_COOKIES",
+    "SITE_URL",
+    "VAR_DIR",
+}
 
 
 def settings_with(tmp_path: Path, **env: str) -> dict:
@@ -46,6 +54,7 @@ def settings_with(tmp_path: Path, **env: str) -> dict:
 PRODUCTION = {
     "DATABASE_URL": "postgres://u@127.0.0.1:5432/x",
     "SECRET_KEY": secrets.token_urlsafe(50),
+    "SITE_URL": "https://jobs.example.com",
 }
 
 
