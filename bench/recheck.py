@@ -581,7 +581,7 @@ COLUMNS = (
     "last_checked_at", "check_attempted_at", "deadline", "closed_reason", "source_url",
     "apply_url", "applies_on_board", "view_count", "applicant_count", "apply_click_count",
     "check_failures", "check_note", "source_etag", "source_last_modified", "source_hash",
-    "created_at", "modified_at",
+    "created_at", "modified_at", "title_key", "description_key", "apply_key",
 )  # fmt: skip
 
 
@@ -594,7 +594,7 @@ class Board:
     hosts: int
     base_day: date
     generation: int = 0  # a load's source URLs are new: changing pages start from variant 0
-    _rendered: dict[tuple[str, ...], tuple[str, str, str]] = field(default_factory=dict)
+    _rendered: dict[tuple[str, ...], tuple[str, str, str, str]] = field(default_factory=dict)
 
     def source_url(self, i: int) -> str:
         host = f"127.0.0.{2 + i % self.hosts}:{self.port}"
@@ -620,15 +620,18 @@ class Board:
             "EUR", "year", "published", posted, last_checked, last_checked, facts.deadline,
             "", url, url, False, 0, 0, 0, 0, "Unchanged: the job at the source is the same",
             ETAG if kind == "etag" else "", "", "ld:" + facts.hash(), posted, posted,
+            *duplicate_keys(title, facts.description_html, url),
         )  # fmt: skip
 
     def own_row(self, i: int, last_checked: datetime, now: datetime) -> tuple[Any, ...]:
         """A listing our own employer posted: no source, a deadline 1-60 days ahead."""
+        from postings import duplicates
+
         title, area, level = ROLES[i % len(ROLES)]
         company = COMPANIES[i % len(COMPANIES)]
         remote = i % 3 == 0
         city, region, country = ("", "", "DE") if remote else PLACES[(i // 8) % len(PLACES)]
-        description, html, summary = self._render(company, title, city)
+        description, html, summary, description_key = self._render(company, title, city)
         low = 40_000 + (i % 20) * 2_000 if i % 10 < 7 else None
         posted = now - timedelta(days=1 + i % 30)
         return (
@@ -638,9 +641,12 @@ class Board:
             "year" if low else "", "published", posted, last_checked, last_checked,
             deadline_of(i, self.base_day), "", "", "", True, 0, 0, 0, 0,
             "Open: open, and its deadline is ahead", "", "", "", posted, posted,
+            duplicates.title_key(title), description_key, "",
         )  # fmt: skip
 
-    def _render(self, company: str, title: str, city: str) -> tuple[str, str, str]:
+    def _render(self, company: str, title: str, city: str) -> tuple[str, str, str, str]:
+        """Description, its HTML, summary and duplicate key: a few dozen distinct ones."""
+        from postings import duplicates
         from postings.text import render_description, summarize
 
         key = (company, title, city)
@@ -648,8 +654,19 @@ class Board:
             where = f" in our {city} office" if city else ", remotely"
             text = OWN_DESCRIPTION.format(company=company, title=title, where=where)
             html = render_description(text)
-            self._rendered[key] = (text, html, summarize(html))
+            self._rendered[key] = (text, html, summarize(html), duplicates.description_key(html))
         return self._rendered[key]
+
+
+def duplicate_keys(title: str, description_html: str, apply_url: str) -> tuple[str, str, str]:
+    """The columns ``Posting.save`` derives (``postings/duplicates.py``); COPY bypasses it."""
+    from postings import duplicates
+
+    return (
+        duplicates.title_key(title),
+        duplicates.description_key(description_html),
+        duplicates.apply_key(apply_url),
+    )
 
 
 def _slug(title: str) -> str:
@@ -678,6 +695,21 @@ def copy_rows(rows: Iterable[tuple[Any, ...]]) -> int:
     from django.db import connection
 
     connection.ensure_connection()
+    with connection.cursor() as cursor:
+        # A column a later migration made NOT NULL without a database default: say which,
+        # rather than fail in the middle of the COPY.
+        cursor.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'postings_posting'::regclass"
+            " AND attnum > 0 AND NOT attisdropped AND attnotnull AND NOT atthasdef"
+            " AND attidentity = '' AND attgenerated = '' AND NOT attname = ANY(%s)",
+            [list(COLUMNS)],
+        )
+        missing = [name for (name,) in cursor.fetchall()]
+    if missing:
+        raise RuntimeError(
+            f"postings_posting has NOT NULL columns bench/recheck.py does not fill: "
+            f"{', '.join(missing)}; add them to its COLUMNS and rows"
+        )
     count = 0
     statement = f"COPY postings_posting ({', '.join(COLUMNS)}) FROM STDIN"
     with connection.connection.cursor() as cursor, cursor.copy(statement) as copy:
