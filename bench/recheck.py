@@ -6,7 +6,13 @@ Run it from the repository root; PostgreSQL (127.0.0.1:5432, user postgres, trus
 
     .venv/bin/python bench/recheck.py            # the figures, about 8 minutes
     .venv/bin/python bench/recheck.py --help     # the options; the defaults give the figures
-    .venv/bin/python bench/recheck.py --quick    # a smaller smoke run, about 2 minutes
+    .venv/bin/python bench/recheck.py --quick    # a smaller run, about 2 minutes
+    .venv/bin/python bench/recheck.py --smoke    # does it still run? well under a minute
+
+``--smoke`` runs every phase on a few hundred listings and watches phase B for 9 seconds: the
+figures of so small a run mean nothing, but it exits non-zero when something is broken (a run
+that did not check every listing, verdicts or source-server answers that do not add up, an error
+in the worker's log, no check at all in phase B). The test suite runs it (tests/test_bench.py).
 
 One worker is one ``celery -A jobboard worker`` process, prefork pool, ``--concurrency=2``
 (Celery's default on this 2-core machine), with the project's settings unless said otherwise.
@@ -1174,11 +1180,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--tick-seconds", type=int, default=5, help="phase B: RECHECK_TICK_SECONDS")
     add("--intervals", type=float, default=1.25, help="phase B: intervals to watch the lag")
     add("--skip-b", action="store_true", help="phase A only")
-    add("--quick", action="store_true", help="smoke run: 2,000 and 20,000 listings, 1-min interval")
+    add("--quick", action="store_true", help="2,000 and 20,000 listings, 1-min interval")
+    add("--smoke", action="store_true", help="does it run? 200 and 1,000 listings, 9 s of B")
     args = parser.parse_args(argv)
+    args.timeout = 300.0  # phase A: seconds a run may take to check its listings
     if args.quick:
         args.listings, args.open_listings, args.interval_minutes = 2_000, 20_000, 1
         args.alt_concurrency = 0
+    if args.smoke:
+        args.listings, args.open_listings, args.interval_minutes = 200, 1_000, 1
+        args.alt_concurrency, args.intervals, args.timeout = 0, 0.15, 60.0
     if not 1 <= args.hosts <= 249:
         parser.error("--hosts: between 1 and 249")
     if not 0 < args.aggregated_share <= 1:
@@ -1215,13 +1226,53 @@ def run_benchmark(args: argparse.Namespace) -> int:
     runs = bench.phase_a()
     lag = None if args.skip_b else bench.phase_b()
     bench.summary(runs, lag)
+    problems = smoke_problems(runs, lag, bench.logs) if args.smoke else []
     if args.drop:
         drop_database(args)
         say(f"database {args.database} dropped")
     else:
         say(f"database {args.database} left for a look (--drop drops it)")
     say(f"done in {duration(time.monotonic() - started)}")
-    return 0
+    if args.smoke:
+        say()
+        for problem in problems:
+            say(f"SMOKE FAILED: {problem}")
+        if not problems:
+            say("smoke run: every phase ran (figures of a run this small are not judged)")
+    return 1 if problems else 0
+
+
+def smoke_problems(runs: list[Run], lag: LagRun | None, logs: Path) -> list[str]:
+    """What a smoke run shows to be broken: the figures are not judged, their bookkeeping is."""
+    problems = []
+    for run in runs:
+        if run.done < run.listings:
+            problems.append(f"{run.label}: {run.done:,} of {run.listings:,} listings checked")
+        if run.verdicts.total() != run.done:
+            problems.append(
+                f"{run.label}: {run.verdicts.total():,} verdicts for {run.done:,} checks"
+            )
+        answers = sum(run.served[code] for code in ("200", "304", "410"))
+        if answers != run.served["requests"]:
+            problems.append(
+                f"{run.label}: the source server answered {run.served['requests']:,} requests,"
+                f" {answers:,} of them 200, 304 or 410"
+            )
+        # One fetch per check (none deferred), plus this script's own look at /_stats.
+        fetches = run.served["requests"] - 1
+        if run.label.startswith("aggregated") and fetches < run.done - run.deferred:
+            problems.append(f"{run.label}: {fetches:,} source pages fetched for {run.done:,}")
+    if lag is not None and lag.checks == 0:
+        problems.append("phase B: the worker checked nothing")
+    for log in sorted(logs.glob("*.log")):
+        errors = [
+            line
+            for line in log.read_text(errors="replace").splitlines()
+            if "Traceback" in line or "ERROR/" in line or "CRITICAL/" in line
+        ]
+        if errors:
+            problems.append(f"{log.name}: {len(errors)} errors, the first: {errors[0][:300]}")
+    return problems
 
 
 class Bench:
@@ -1308,7 +1359,7 @@ class Bench:
         label = "aggregated (fetch a source page)" if aggregated else "own listings (no source)"
         say(f"  {label}: loaded {loaded}")
         worker = self.start_worker(concurrency, f"A-{label.split()[0]}-c{concurrency}")
-        run = measure_checks(label, worker, n, self.meter, self.server, timeout=300)
+        run = measure_checks(label, worker, n, self.meter, self.server, self.args.timeout)
         self.stop_worker()
         print_run(run)
         return run
