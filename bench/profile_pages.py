@@ -119,6 +119,7 @@ def ensure_smoke_dataset(args: argparse.Namespace, workdir: Path) -> None:
             *("--redis", args.redis, "--redis-db", str(args.redis_db)),
         ]
     )
+    scale_args.small_pools = True
     scale.ensure_dataset(scale.Run.from_args(scale_args, workdir))
 
 

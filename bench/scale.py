@@ -14,11 +14,12 @@ Run it from the repository root; PostgreSQL (127.0.0.1:5432, user postgres, trus
     .venv/bin/python bench/profile_pages.py      # then: where each page class's time goes
 
 ``--smoke`` goes through every step below on 1,000 postings built afresh in
-``jobboard_bench_smoke``, with one-second wrk runs, each statement explained once and static
-files collected without WhiteNoise's compression (5 CPU seconds that change no page). Its
-figures mean nothing and the targets are not judged; it exits non-zero when something is broken:
-a page that does not answer 200, a page class with no answer, wrk counting error statuses, the
-view counter losing a view, gunicorn restarted. The test suite runs it (tests/test_bench.py).
+``jobboard_bench_smoke`` (from text pools a tenth of the size), with one-second wrk runs, each
+statement explained once and static files collected without WhiteNoise's compression (5 CPU
+seconds that change no page). Its figures mean nothing and the targets are not judged; it exits
+non-zero when something is broken: a page that does not answer 200, a page class with no
+answer, wrk counting error statuses, the view counter losing a view, gunicorn restarted. The
+test suite runs it (tests/test_bench.py).
 
 1. The data set (``bench/scale_data.py``): 1,000,000 postings and 20,000 companies, seeded, in
    database ``jobboard_bench``, its schema made by the project's migrations. It is built once
@@ -222,7 +223,9 @@ def ensure_dataset(run: Run) -> Dataset:
     """Reuse the data set when it is there and current, else build it."""
     args = run.args
     migrations = scale_data.migrations_digest()
-    spec = scale_data.DatasetSpec(args.postings, args.companies, args.seed, int(time.time()))
+    spec = scale_data.DatasetSpec(
+        args.postings, args.companies, args.seed, int(time.time()), small_pools=args.small_pools
+    )
     reason, facts, load = scale_data.existing(run.dsn, spec, migrations)
     if reason is None and not args.rebuild:
         log(
@@ -1560,9 +1563,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.probe_seconds = PROBE_SECONDS
     args.rss_requests = MIN_REQUESTS_FOR_RSS
+    args.small_pools = args.smoke
     if args.smoke:
         args.postings, args.companies, args.rebuild = SMOKE_POSTINGS, SMOKE_COMPANIES, True
-        args.duration, args.warmup, args.slices, args.probe_seconds = 2, 0, 2, 1
+        args.duration, args.warmup, args.slices, args.probe_seconds = 1, 0, 2, 1
         args.sql_runs, args.sql_seconds, args.rss_requests = 1, 0, 0
     args.database = args.database or (SMOKE_DATABASE if args.smoke else "jobboard_bench")
     return args
