@@ -5,7 +5,8 @@ something is broken (an error, a page that does not answer 200, counters that do
 figures are not judged. Each runs in a subprocess against the suite's PostgreSQL and Redis: in
 databases of its own named after the xdist worker (``<name>_bench_scale_gw0``: never a test
 database, never another worker's), and in the worker's own Redis database, which the clean slate
-empties before and after every test.
+empties before and after every test. What recheck.py's smoke run fails on is tested apart, on
+runs made up here (a broken bookkeeping is hard to bring about in a real run).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -24,14 +26,13 @@ import psycopg
 import pytest
 from django.conf import settings
 
+from bench import recheck
 from tests.conftest import on_postgres, require_production_shape
 from tests.parallel import redis_db
 
 ROOT = Path(__file__).resolve().parents[1]
 # A smoke run takes well under a minute on an idle machine; a hung one fails instead of hanging.
 TIMEOUT = 300
-
-pytestmark = pytest.mark.bench
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +84,7 @@ def rows_after(output: str, heading: str) -> str:
     return output.split(heading, 1)[1]
 
 
+@pytest.mark.bench
 def test_recheck_smoke_runs_every_phase_and_prints_the_summary(where):
     output = run_smoke(
         "recheck.py",
@@ -104,6 +106,7 @@ def test_recheck_smoke_runs_every_phase_and_prints_the_summary(where):
     assert "smoke run: every phase ran" in output
 
 
+@pytest.mark.bench
 def test_scale_smoke_loads_every_page_class_and_prints_the_table(where):
     output = run_smoke(
         "scale.py",
@@ -131,6 +134,7 @@ def test_scale_smoke_loads_every_page_class_and_prints_the_table(where):
     assert "smoke run: every step ran" in output
 
 
+@pytest.mark.bench
 def test_profile_pages_smoke_profiles_every_page_class(where):
     output = run_smoke(
         "profile_pages.py",
@@ -145,3 +149,68 @@ def test_profile_pages_smoke_profiles_every_page_class(where):
         )
         assert "where the profiled time went" in section.split("\n\n", 1)[0]
     assert "smoke run: every page class profiled" in output
+
+
+# --- what a smoke run fails on (the bookkeeping, not the figures) ----------------------------
+
+
+def recheck_run(**changes: object) -> recheck.Run:
+    """An aggregated phase-A run of 100 listings whose counters all add up."""
+    run = recheck.Run(
+        label="aggregated (fetch a source page)",
+        concurrency=2,
+        listings=100,
+        done=100,
+        seconds=2.0,
+        middle_rate=50.0,
+        verdicts=Counter(unchanged=89, updated=10, closed=1),
+        deferred=0,
+        cpu=recheck.CpuUse(2.0, {}, 1.0),
+        batches=[0.5, 0.5],
+        new_sessions=2,
+        served=Counter({"requests": 101, "200": 75, "304": 25, "410": 1}),
+        progress=[(2.0, 100)],
+        first_tick=(0.1, 100),
+    )
+    for name, value in changes.items():
+        setattr(run, name, value)
+    return run
+
+
+def test_recheck_smoke_passes_a_run_whose_counters_add_up(tmp_path):
+    assert recheck.smoke_problems([recheck_run()], None, tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        (
+            {"done": 90, "verdicts": Counter(unchanged=80, updated=9, closed=1)},
+            "90 of 100 listings checked",
+        ),
+        ({"verdicts": Counter(unchanged=89, updated=10)}, "99 verdicts for 100 checks"),
+        (
+            {"served": Counter({"requests": 101, "200": 75, "304": 25, "404": 1})},
+            "answered 101 requests, 100 of them 200, 304 or 410",
+        ),
+        (
+            {"served": Counter({"requests": 51, "200": 50, "304": 0, "410": 1})},
+            "50 source pages fetched for 100",
+        ),
+    ],
+)
+def test_recheck_smoke_fails_a_run_whose_counters_do_not_add_up(tmp_path, changes, problem):
+    (found,) = recheck.smoke_problems([recheck_run(**changes)], None, tmp_path)
+
+    assert problem in found
+
+
+def test_recheck_smoke_fails_on_an_error_in_a_workers_log(tmp_path):
+    (tmp_path / "worker-A.log").write_text(
+        "[2026-01-01 10:00:00,000: ERROR/ForkPoolWorker-1] Task postings.tasks.recheck_batch"
+        "[1] raised unexpected: IntegrityError()\n"
+    )
+
+    (found,) = recheck.smoke_problems([recheck_run()], None, tmp_path)
+
+    assert found.startswith("worker-A.log: 1 errors, the first: ") and "IntegrityError" in found
