@@ -6,6 +6,7 @@ Run it after ``bench/scale.py`` has built its data set (same options for where t
     .venv/bin/python bench/profile_pages.py                 # every page class, 20 requests each
     .venv/bin/python bench/profile_pages.py list search     # some of them
     .venv/bin/python bench/profile_pages.py --url '/jobs/?q=developer' --top 40
+    .venv/bin/python bench/profile_pages.py --smoke         # does it still run? seconds
 
 For each page class it prints the plain time per request (no profiler), the SQL time the queries
 took (Django's own timing, which includes the round trip), and a breakdown of the profiled time
@@ -16,7 +17,13 @@ time of their own. cProfile slows Python down about twice (SQL not), so the shar
 the profiled milliseconds. Caches are warm (each URL is requested once first), as they are under
 load, and facet counts stay cached for the whole profile (``--facets cold`` counts them in every
 request, as the first request of each minute and filter combination does); the settings are
-otherwise the production ones of ``bench/scale.py`` (DEBUG off).
+otherwise the production ones of ``bench/scale.py`` (DEBUG off). Static files are collected into
+a scratch directory first, with hashed names as in production (without WhiteNoise's compression,
+which changes no page): the pages' ``{% static %}`` needs their manifest.
+
+``--smoke`` profiles every page class, 2 requests each, on ``bench/scale.py --smoke``'s data set
+(``jobboard_bench_smoke``, built when it is not there): it exits non-zero when a page answers
+anything but 200. The test suite runs it (tests/test_bench.py).
 """
 
 from __future__ import annotations
@@ -27,8 +34,11 @@ import cProfile
 import os
 import pstats
 import secrets
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -73,10 +83,12 @@ def log(message: str = "") -> None:
     print(message, flush=True)
 
 
-def setup(args: argparse.Namespace) -> None:
+def setup(args: argparse.Namespace, workdir: Path) -> None:
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "bench.settings_bench",
+            "STATIC_ROOT": str(workdir / "static"),
+            "STATICFILES_STORAGE": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage",
             "DATABASE_URL": f"{args.postgres.rstrip('/')}/{args.database}",
             "REDIS_URL": f"{args.redis.rstrip('/')}/{args.redis_db}",
             "SECRET_KEY": secrets.token_urlsafe(50),
@@ -92,6 +104,23 @@ def setup(args: argparse.Namespace) -> None:
     import django
 
     django.setup()
+    command = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"]
+    subprocess.run(command, cwd=ROOT, env=os.environ, check=True)
+
+
+def ensure_smoke_dataset(args: argparse.Namespace, workdir: Path) -> None:
+    """Build ``bench/scale.py --smoke``'s data set unless it is there and current."""
+    from bench import scale
+
+    scale_args = scale.parse_args(
+        [
+            *("--postings", str(scale.SMOKE_POSTINGS), "--companies", str(scale.SMOKE_COMPANIES)),
+            *("--seed", str(args.seed), "--postgres", args.postgres, "--database", args.database),
+            *("--redis", args.redis, "--redis-db", str(args.redis_db)),
+        ]
+    )
+    scale_args.small_pools = True
+    scale.ensure_dataset(scale.Run.from_args(scale_args, workdir))
 
 
 def urls_of(names: Sequence[str], seed: int) -> dict[str, list[str]]:
@@ -182,7 +211,8 @@ class TemplateClock:
             base.Template.render = original  # type: ignore[method-assign]
 
 
-def profile(paths: list[str], requests: int, top: int) -> None:
+def profile(paths: list[str], requests: int, top: int) -> list[str]:
+    """Print where the time of these pages goes; returns the answers that were not 200."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -195,11 +225,11 @@ def profile(paths: list[str], requests: int, top: int) -> None:
         response = client.get(path)
         if response.status_code != 200:
             raise SystemExit(f"{path} answered {response.status_code}")
-    plain, sql_ms, queries = [], [], []
+    plain, sql_ms, queries, statuses = [], [], [], []
     for path in chosen:
         with CaptureQueriesContext(connection) as captured:
             started = time.perf_counter()
-            client.get(path)
+            statuses.append((path, client.get(path).status_code))
             plain.append((time.perf_counter() - started) * 1000)
         sql_ms.append(sum(float(q["time"]) for q in captured.captured_queries) * 1000)
         queries.append(len(captured.captured_queries))
@@ -208,12 +238,12 @@ def profile(paths: list[str], requests: int, top: int) -> None:
         timed = []
         for path in chosen:
             started = time.perf_counter()
-            client.get(path)
+            statuses.append((path, client.get(path).status_code))
             timed.append((time.perf_counter() - started) * 1000)
     profiler = cProfile.Profile()
     profiler.enable()
     for path in chosen:
-        client.get(path)
+        statuses.append((path, client.get(path).status_code))
     profiler.disable()
     stats = pstats.Stats(profiler)
     profiled = stats.total_tt * 1000 / len(chosen)  # type: ignore[attr-defined]
@@ -247,6 +277,7 @@ def profile(paths: list[str], requests: int, top: int) -> None:
             f"    {own * 1000 / len(chosen):7.2f} ms own {cum * 1000 / len(chosen):8.2f} cum "
             f"{calls / len(chosen):8.1f}x  {short}:{line} {name}"
         )
+    return [f"{path} answered {status}" for path, status in statuses if status != 200]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -271,17 +302,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=7, help="the data set's seed")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
-    parser.add_argument("--database", default="jobboard_bench")
+    parser.add_argument("--database", help="default jobboard_bench, --smoke: jobboard_bench_smoke")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")
     parser.add_argument("--redis-db", type=int, default=9)
+    parser.add_argument(
+        "--smoke", action="store_true", help="does it run? every class, 2 requests, small data"
+    )
     args = parser.parse_args(argv)
-    setup(args)
-    targets = {"urls": args.url} if args.url else urls_of(args.classes, args.seed)
-    for name, paths in targets.items():
-        log(f"{name}: {len(paths)} URL(s), {args.requests} requests")
-        profile(paths, args.requests, args.top)
-        log()
-    return 0
+    if args.smoke:
+        from bench.scale import SMOKE_DATABASE
+
+        args.database = args.database or SMOKE_DATABASE
+        args.requests, args.top = 2, 5
+        if not args.url and args.classes == parser.get_default("classes"):
+            args.classes = ["trivial", "list", "search", "detail", "nocount", "cold", "feed"]
+            args.classes.append("sitemap")
+    args.database = args.database or "jobboard_bench"
+    workdir = Path(tempfile.mkdtemp(prefix="bench-profile-"))
+    try:
+        setup(args, workdir)
+        if args.smoke:
+            ensure_smoke_dataset(args, workdir)
+        targets = {"urls": args.url} if args.url else urls_of(args.classes, args.seed)
+        problems = []
+        for name, paths in targets.items():
+            log(f"{name}: {len(paths)} URL(s), {args.requests} requests")
+            if not paths:
+                problems.append(f"{name}: no URL to request (is the data set there?)")
+                continue
+            problems += profile(paths, args.requests, args.top)
+            log()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    for problem in problems:
+        log(f"{'SMOKE FAILED' if args.smoke else 'NOT 200'}: {problem}")
+    if args.smoke and not problems:
+        log("smoke run: every page class profiled (figures of a run this small are not judged)")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -6,7 +6,13 @@ Run it from the repository root; PostgreSQL (127.0.0.1:5432, user postgres, trus
 
     .venv/bin/python bench/recheck.py            # the figures, about 8 minutes
     .venv/bin/python bench/recheck.py --help     # the options; the defaults give the figures
-    .venv/bin/python bench/recheck.py --quick    # a smaller smoke run, about 2 minutes
+    .venv/bin/python bench/recheck.py --quick    # a smaller run, about 2 minutes
+    .venv/bin/python bench/recheck.py --smoke    # does it still run? well under a minute
+
+``--smoke`` runs every phase on a few hundred listings and watches phase B for 9 seconds: the
+figures of so small a run mean nothing, but it exits non-zero when something is broken (a run
+that did not check every listing, verdicts or source-server answers that do not add up, an error
+in the worker's log, no check at all in phase B). The test suite runs it (tests/test_bench.py).
 
 One worker is one ``celery -A jobboard worker`` process, prefork pool, ``--concurrency=2``
 (Celery's default on this 2-core machine), with the project's settings unless said otherwise.
@@ -581,7 +587,7 @@ COLUMNS = (
     "last_checked_at", "check_attempted_at", "deadline", "closed_reason", "source_url",
     "apply_url", "applies_on_board", "view_count", "applicant_count", "apply_click_count",
     "check_failures", "check_note", "source_etag", "source_last_modified", "source_hash",
-    "created_at", "modified_at",
+    "created_at", "modified_at", "title_key", "description_key", "apply_key",
 )  # fmt: skip
 
 
@@ -594,7 +600,7 @@ class Board:
     hosts: int
     base_day: date
     generation: int = 0  # a load's source URLs are new: changing pages start from variant 0
-    _rendered: dict[tuple[str, ...], tuple[str, str, str]] = field(default_factory=dict)
+    _rendered: dict[tuple[str, ...], tuple[str, str, str, str]] = field(default_factory=dict)
 
     def source_url(self, i: int) -> str:
         host = f"127.0.0.{2 + i % self.hosts}:{self.port}"
@@ -620,15 +626,18 @@ class Board:
             "EUR", "year", "published", posted, last_checked, last_checked, facts.deadline,
             "", url, url, False, 0, 0, 0, 0, "Unchanged: the job at the source is the same",
             ETAG if kind == "etag" else "", "", "ld:" + facts.hash(), posted, posted,
+            *duplicate_keys(title, facts.description_html, url),
         )  # fmt: skip
 
     def own_row(self, i: int, last_checked: datetime, now: datetime) -> tuple[Any, ...]:
         """A listing our own employer posted: no source, a deadline 1-60 days ahead."""
+        from postings import duplicates
+
         title, area, level = ROLES[i % len(ROLES)]
         company = COMPANIES[i % len(COMPANIES)]
         remote = i % 3 == 0
         city, region, country = ("", "", "DE") if remote else PLACES[(i // 8) % len(PLACES)]
-        description, html, summary = self._render(company, title, city)
+        description, html, summary, description_key = self._render(company, title, city)
         low = 40_000 + (i % 20) * 2_000 if i % 10 < 7 else None
         posted = now - timedelta(days=1 + i % 30)
         return (
@@ -638,9 +647,12 @@ class Board:
             "year" if low else "", "published", posted, last_checked, last_checked,
             deadline_of(i, self.base_day), "", "", "", True, 0, 0, 0, 0,
             "Open: open, and its deadline is ahead", "", "", "", posted, posted,
+            duplicates.title_key(title), description_key, "",
         )  # fmt: skip
 
-    def _render(self, company: str, title: str, city: str) -> tuple[str, str, str]:
+    def _render(self, company: str, title: str, city: str) -> tuple[str, str, str, str]:
+        """Description, its HTML, summary and duplicate key: a few dozen distinct ones."""
+        from postings import duplicates
         from postings.text import render_description, summarize
 
         key = (company, title, city)
@@ -648,8 +660,19 @@ class Board:
             where = f" in our {city} office" if city else ", remotely"
             text = OWN_DESCRIPTION.format(company=company, title=title, where=where)
             html = render_description(text)
-            self._rendered[key] = (text, html, summarize(html))
+            self._rendered[key] = (text, html, summarize(html), duplicates.description_key(html))
         return self._rendered[key]
+
+
+def duplicate_keys(title: str, description_html: str, apply_url: str) -> tuple[str, str, str]:
+    """The columns ``Posting.save`` derives (``postings/duplicates.py``); COPY bypasses it."""
+    from postings import duplicates
+
+    return (
+        duplicates.title_key(title),
+        duplicates.description_key(description_html),
+        duplicates.apply_key(apply_url),
+    )
 
 
 def _slug(title: str) -> str:
@@ -678,6 +701,21 @@ def copy_rows(rows: Iterable[tuple[Any, ...]]) -> int:
     from django.db import connection
 
     connection.ensure_connection()
+    with connection.cursor() as cursor:
+        # A column a later migration made NOT NULL without a database default: say which,
+        # rather than fail in the middle of the COPY.
+        cursor.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'postings_posting'::regclass"
+            " AND attnum > 0 AND NOT attisdropped AND attnotnull AND NOT atthasdef"
+            " AND attidentity = '' AND attgenerated = '' AND NOT attname = ANY(%s)",
+            [list(COLUMNS)],
+        )
+        missing = [name for (name,) in cursor.fetchall()]
+    if missing:
+        raise RuntimeError(
+            f"postings_posting has NOT NULL columns bench/recheck.py does not fill: "
+            f"{', '.join(missing)}; add them to its COLUMNS and rows"
+        )
     count = 0
     statement = f"COPY postings_posting ({', '.join(COLUMNS)}) FROM STDIN"
     with connection.connection.cursor() as cursor, cursor.copy(statement) as copy:
@@ -1142,11 +1180,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--tick-seconds", type=int, default=5, help="phase B: RECHECK_TICK_SECONDS")
     add("--intervals", type=float, default=1.25, help="phase B: intervals to watch the lag")
     add("--skip-b", action="store_true", help="phase A only")
-    add("--quick", action="store_true", help="smoke run: 2,000 and 20,000 listings, 1-min interval")
+    add("--quick", action="store_true", help="2,000 and 20,000 listings, 1-min interval")
+    add("--smoke", action="store_true", help="does it run? 200 and 1,000 listings, 9 s of B")
     args = parser.parse_args(argv)
+    args.timeout = 300.0  # phase A: seconds a run may take to check its listings
     if args.quick:
         args.listings, args.open_listings, args.interval_minutes = 2_000, 20_000, 1
         args.alt_concurrency = 0
+    if args.smoke:
+        args.listings, args.open_listings, args.interval_minutes = 200, 1_000, 1
+        args.alt_concurrency, args.intervals, args.timeout = 0, 0.15, 60.0
     if not 1 <= args.hosts <= 249:
         parser.error("--hosts: between 1 and 249")
     if not 0 < args.aggregated_share <= 1:
@@ -1183,13 +1226,53 @@ def run_benchmark(args: argparse.Namespace) -> int:
     runs = bench.phase_a()
     lag = None if args.skip_b else bench.phase_b()
     bench.summary(runs, lag)
+    problems = smoke_problems(runs, lag, bench.logs) if args.smoke else []
     if args.drop:
         drop_database(args)
         say(f"database {args.database} dropped")
     else:
         say(f"database {args.database} left for a look (--drop drops it)")
     say(f"done in {duration(time.monotonic() - started)}")
-    return 0
+    if args.smoke:
+        say()
+        for problem in problems:
+            say(f"SMOKE FAILED: {problem}")
+        if not problems:
+            say("smoke run: every phase ran (figures of a run this small are not judged)")
+    return 1 if problems else 0
+
+
+def smoke_problems(runs: list[Run], lag: LagRun | None, logs: Path) -> list[str]:
+    """What a smoke run shows to be broken: the figures are not judged, their bookkeeping is."""
+    problems = []
+    for run in runs:
+        if run.done < run.listings:
+            problems.append(f"{run.label}: {run.done:,} of {run.listings:,} listings checked")
+        if run.verdicts.total() != run.done:
+            problems.append(
+                f"{run.label}: {run.verdicts.total():,} verdicts for {run.done:,} checks"
+            )
+        answers = sum(run.served[code] for code in ("200", "304", "410"))
+        if answers != run.served["requests"]:
+            problems.append(
+                f"{run.label}: the source server answered {run.served['requests']:,} requests,"
+                f" {answers:,} of them 200, 304 or 410"
+            )
+        # One fetch per check (none deferred), plus this script's own look at /_stats.
+        fetches = run.served["requests"] - 1
+        if run.label.startswith("aggregated") and fetches < run.done - run.deferred:
+            problems.append(f"{run.label}: {fetches:,} source pages fetched for {run.done:,}")
+    if lag is not None and lag.checks == 0:
+        problems.append("phase B: the worker checked nothing")
+    for log in sorted(logs.glob("*.log")):
+        errors = [
+            line
+            for line in log.read_text(errors="replace").splitlines()
+            if "Traceback" in line or "ERROR/" in line or "CRITICAL/" in line
+        ]
+        if errors:
+            problems.append(f"{log.name}: {len(errors)} errors, the first: {errors[0][:300]}")
+    return problems
 
 
 class Bench:
@@ -1276,7 +1359,7 @@ class Bench:
         label = "aggregated (fetch a source page)" if aggregated else "own listings (no source)"
         say(f"  {label}: loaded {loaded}")
         worker = self.start_worker(concurrency, f"A-{label.split()[0]}-c{concurrency}")
-        run = measure_checks(label, worker, n, self.meter, self.server, timeout=300)
+        run = measure_checks(label, worker, n, self.meter, self.server, self.args.timeout)
         self.stop_worker()
         print_run(run)
         return run

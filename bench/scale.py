@@ -9,8 +9,17 @@ Run it from the repository root; PostgreSQL (127.0.0.1:5432, user postgres, trus
     .venv/bin/python bench/scale.py --help       # the options; the defaults give the figures
     .venv/bin/python bench/scale.py --rebuild    # build the data set again even if it is there
     .venv/bin/python bench/scale.py --postings 50000 --database jobboard_bench_small \
-        --redis-db 10 --duration 5               # a quick smoke run on a small data set
+        --redis-db 10 --duration 5               # a quick run on a small data set
+    .venv/bin/python bench/scale.py --smoke      # does it still run? well under a minute
     .venv/bin/python bench/profile_pages.py      # then: where each page class's time goes
+
+``--smoke`` goes through every step below on 1,000 postings built afresh in
+``jobboard_bench_smoke`` (from text pools a tenth of the size), with one-second wrk runs, each
+statement explained once and static files collected without WhiteNoise's compression (5 CPU
+seconds that change no page). Its figures mean nothing and the targets are not judged; it exits
+non-zero when something is broken: a page that does not answer 200, a page class with no
+answer, wrk counting error statuses, the view counter losing a view, gunicorn restarted. The
+test suite runs it (tests/test_bench.py).
 
 1. The data set (``bench/scale_data.py``): 1,000,000 postings and 20,000 companies, seeded, in
    database ``jobboard_bench``, its schema made by the project's migrations. It is built once
@@ -107,7 +116,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import scale_data  # noqa: E402  (needs the repository on the path)
 
-GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
+GUNICORN = [sys.executable, "-m", "gunicorn"]  # the gunicorn of the interpreter running this
 REDIS_OWNER_KEY = "bench-scale:owner"
 
 # The issue's targets.
@@ -122,6 +131,10 @@ LOAD_SECONDS = 180.0
 # A page class whose URLs take longer than this (median of their first fetch) gets no wrk
 # warm-up: fetching each URL once warmed it, and the server would take long to catch up.
 SLOW_MS = 500.0
+# --smoke: a data set this small, built afresh in a database of its own.
+SMOKE_POSTINGS = 1_000
+SMOKE_COMPANIES = 40
+SMOKE_DATABASE = "jobboard_bench_smoke"
 # Fewer answers than this in a run: the page class's rate is taken from the server's log.
 FEW_ANSWERS = 50
 # A short run of the trivial view before each page class: its yardstick on a shared machine.
@@ -164,6 +177,7 @@ class Run:
     redis_url: str
     env: dict[str, str]
     started: float = field(default_factory=time.monotonic)
+    problems: list[str] = field(default_factory=list)  # what a smoke run fails on
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, workdir: Path) -> Run:
@@ -188,6 +202,10 @@ class Run:
             "TRUSTED_PROXY_COUNT": "1",
             "LOG_LEVEL": "WARNING",
         }
+        if args.smoke:  # hashed names as in production, without compressing every file
+            env["STATICFILES_STORAGE"] = (
+                "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"
+            )
         return cls(args, workdir, dsn, f"{base}/postgres", redis_url, env)
 
 
@@ -205,7 +223,9 @@ def ensure_dataset(run: Run) -> Dataset:
     """Reuse the data set when it is there and current, else build it."""
     args = run.args
     migrations = scale_data.migrations_digest()
-    spec = scale_data.DatasetSpec(args.postings, args.companies, args.seed, int(time.time()))
+    spec = scale_data.DatasetSpec(
+        args.postings, args.companies, args.seed, int(time.time()), small_pools=args.small_pools
+    )
     reason, facts, load = scale_data.existing(run.dsn, spec, migrations)
     if reason is None and not args.rebuild:
         log(
@@ -359,16 +379,19 @@ def settings_per_page() -> int:
     return settings.POSTINGS_PER_PAGE
 
 
-def detail_paths(seed: int, count: int) -> list[str]:
-    """Pages of ``count`` open listings, drawn at random (seeded) from all ids."""
+def detail_paths(seed: int, count: int, avoid: Sequence[str] = ()) -> list[str]:
+    """Pages of ``count`` open listings, drawn at random (seeded) from all ids, but those of
+    ``avoid``: the hot pages are not cold, and a visitor who checked one of them already
+    would not be counted again (on a small data set the draw often meets them)."""
     from postings.models import Posting
 
     total = Posting.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     rng = random.Random(f"{seed}:detail")
     wanted = rng.sample(range(1, total + 1), min(total, count * 2))
     found = dict(Posting.objects.open().filter(pk__in=wanted).values_list("pk", "slug"))
-    chosen = [pk for pk in wanted if pk in found][:count]
-    return [f"/jobs/{pk}-{found[pk]}/" for pk in chosen]
+    paths = (f"/jobs/{pk}-{found[pk]}/" for pk in wanted if pk in found)
+    avoided = set(avoid)
+    return [path for path in paths if path not in avoided][:count]
 
 
 def newest_paths(count: int) -> list[str]:
@@ -402,7 +425,7 @@ def page_classes(run: Run) -> list[PageClass]:
     lists = [query_url(q) for q in LIST_FILTERS] + [deep_page(q) for q in DEEP_FILTERS]
     searches = [query_url(q) for q in SEARCHES]
     details = newest_paths(HOT_LISTINGS)
-    cold = detail_paths(run.args.seed, COLD_LISTINGS)
+    cold = detail_paths(run.args.seed, COLD_LISTINGS, avoid=details)
     sitemaps = sitemap_paths()
     return [
         PageClass("trivial", "trivial view", ["/bench/trivial/"]),
@@ -445,7 +468,7 @@ class Server:
 
     def start(self) -> None:
         command = [
-            str(GUNICORN),
+            *GUNICORN,
             "jobboard.wsgi",
             "--workers",
             str(self.run.args.workers),
@@ -649,6 +672,7 @@ class Load:
     # server's: the answers it wrote from the run's start until its queue was empty.
     served_rate: float | None = None
     answered: int = 0  # those answers
+    bad_status: int = 0  # answers neither 2xx nor 3xx (counted in errors too)
 
     @property
     def rate(self) -> float:
@@ -702,6 +726,7 @@ def wrk(run: Run, server: Server, page: PageClass, seconds: float, offset: int) 
         errors=errors,
         p50_ms=figures["p50_us"] / 1000,
         p99_ms=figures["p99_us"] / 1000,
+        bad_status=figures["status"],
     )
 
 
@@ -776,6 +801,7 @@ def combine(loads: list[Load]) -> Load:
         errors=sum(x.errors for x in loads),
         p50_ms=statistics.median(x.p50_ms for x in loads),
         p99_ms=max(x.p99_ms for x in loads),
+        bad_status=sum(x.bad_status for x in loads),
     )
     if any(x.saturated for x in loads):
         walls = [x.answered / x.rate if x.saturated and x.rate else x.seconds for x in loads]
@@ -802,7 +828,7 @@ def load_phases(run: Run, server: Server, pages: list[PageClass]) -> list[Measur
     for number, group in enumerate(groups):
         if group[0].key != "trivial":
             with MEASURING:
-                probe = wrk(run, server, pages[0], PROBE_SECONDS, offset=0)
+                probe = wrk(run, server, pages[0], args.probe_seconds, offset=0)
             probes.append(probe.rate)
             served += probe.requests
             server.wait_idle()
@@ -815,7 +841,9 @@ def load_phases(run: Run, server: Server, pages: list[PageClass]) -> list[Measur
             seen[page.key] = len(first) - len(failed)
             for failure in failed:
                 log(f"  ! {page.label}: {failure}")
-            if statistics.median(first) < SLOW_MS:  # else the checks were warm-up enough
+                run.problems.append(f"{page.label}: {failure}")
+            # Else the checks were warm-up enough (or, with --warmup 0, none is wanted).
+            if args.warmup > 0 and statistics.median(first) < SLOW_MS:
                 # Visitors of their own (offset): a warm-up's visitors are counted too.
                 warm = wrk(run, server, page, args.warmup, offset=1000 + number).requests
                 served += warm
@@ -851,6 +879,10 @@ def load_phases(run: Run, server: Server, pages: list[PageClass]) -> list[Measur
             others = statistics.mean(x[1] for x in runs[page.key])
             rss = max(x[2] for x in runs[page.key])
             served += load.answered if load.saturated else load.requests
+            if not (load.answered if load.saturated else load.requests):
+                run.problems.append(f"{page.label}: no answer in its measured run")
+            if load.bad_status:
+                run.problems.append(f"{page.label}: {load.bad_status} answers not 2xx or 3xx")
             first = firsts[page.key]
             measured.append(
                 Measured(
@@ -872,9 +904,9 @@ def load_phases(run: Run, server: Server, pages: list[PageClass]) -> list[Measur
                 f"others {others:.2f} cores{sliced}  (1st fetch of its URLs: median "
                 f"{statistics.median(first):.0f} ms, max {max(first):.0f} ms)"
             )
-    if served < MIN_REQUESTS_FOR_RSS:  # top up with the trivial view, then read the memory
+    if served < args.rss_requests:  # top up with the trivial view, then read the memory
         rate = max(measured[-1].load.rate, 50.0)
-        extra = wrk(run, server, pages[0], (MIN_REQUESTS_FOR_RSS - served) / rate + 2, offset=0)
+        extra = wrk(run, server, pages[0], (args.rss_requests - served) / rate + 2, offset=0)
         server.wait_idle()
         served += extra.requests
         log(f"  (then {extra.requests:,} more trivial requests: {served:,} served in all)")
@@ -1237,7 +1269,7 @@ def print_report(
         )
     probes = sorted({round(m.trivial) for m in measured if m.page.key != "trivial"})
     log(
-        f"(×trivial: against the trivial view's {PROBE_SECONDS:g}-second runs just before and "
+        f"(×trivial: against the trivial view's {args.probe_seconds:g}-second runs just before and "
         f"after each class, {probes[0] if probes else 0:,} to {probes[-1] if probes else 0:,} "
         f"req/s; "
         f"errors: {sum(m.load.errors for m in measured)}; requests served: "
@@ -1245,10 +1277,11 @@ def print_report(
     )
     log_sql_details(sql)
     log()
-    log("Targets (issue 7)")
+    log("Targets (issue 7)" + (": not judged in a smoke run" if args.smoke else ""))
     results = targets(run, dataset, measured, sql, counter, server)
     for name, passed, detail in results:
-        log(f"  {'PASS' if passed else 'FAIL'}  {name}: {detail}")
+        verdict = "----" if args.smoke else "PASS" if passed else "FAIL"
+        log(f"  {verdict}  {name}: {detail}")
     load = dataset.load
     log()
     log(
@@ -1491,7 +1524,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     where = parser.add_argument_group("services")
     where.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432", help="server")
-    where.add_argument("--database", default="jobboard_bench", help="the benchmark's database")
+    where.add_argument(
+        "--database", help="the benchmark's database (default jobboard_bench, --smoke: ..._smoke)"
+    )
     where.add_argument("--redis", default="redis://127.0.0.1:6379", help="Redis server")
     where.add_argument("--redis-db", type=int, default=9, help="Redis database (flushed)")
     load = parser.add_argument_group("load")
@@ -1520,7 +1555,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     sqlg.add_argument("--skip-sql", action="store_true", help="no EXPLAIN ANALYZE")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="does it run? 1,000 postings built afresh, 1-s runs; fails on errors, not on speed",
+    )
+    args = parser.parse_args(argv)
+    args.probe_seconds = PROBE_SECONDS
+    args.rss_requests = MIN_REQUESTS_FOR_RSS
+    args.small_pools = args.smoke
+    if args.smoke:
+        args.postings, args.companies, args.rebuild = SMOKE_POSTINGS, SMOKE_COMPANIES, True
+        args.duration, args.warmup, args.slices, args.probe_seconds = 1, 0, 2, 1
+        args.sql_runs, args.sql_seconds, args.rss_requests = 1, 0, 0
+    args.database = args.database or (SMOKE_DATABASE if args.smoke else "jobboard_bench")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1570,12 +1619,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             seen = sum(m.client_answers for m in measured if m.page.counting)
             counter = check_counter(server, pks, before, seen)
             server.stop()
+            if counter.lost or counter.pending_after_flush:
+                run.problems.append(
+                    f"the view counter: {counter.served:,} pages served, {counter.counted:,} "
+                    f"counted, {counter.pending_after_flush} still buffered"
+                )
+            if facts.restarts:
+                run.problems.append(f"gunicorn was restarted {facts.restarts} times")
         sql: dict[str, SqlFigures] = {}
         if not args.skip_sql:
             log("SQL (EXPLAIN ANALYZE of each page class's statements):")
             sql = measure_sql(run, pages)
         print_report(run, dataset, measured, sql, counter, facts)
-        return 0
+        if not args.smoke:
+            return 0
+        log()
+        for problem in run.problems:
+            log(f"SMOKE FAILED: {problem}")
+        if not run.problems:
+            log("smoke run: every step ran (figures of a run this small are not judged)")
+        return 1 if run.problems else 0
     except KeyboardInterrupt:
         log("\nInterrupted.")
         return 130

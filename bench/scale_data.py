@@ -232,6 +232,9 @@ COMPANY_SUFFIXES = (
 INTRO_BLOCKS = 8_000
 AREA_BLOCKS = 1_000
 OFFER_BLOCKS = 3_000
+# A smoke data set (bench/scale.py --smoke) makes pools this many times smaller: a thousand
+# postings need no 100,000 blocks, which take seconds to make and to index.
+SMALL_POOLS = 10
 CHUNK = 25_000  # postings per generated chunk (each seeded on its own: any process count agrees)
 
 
@@ -364,24 +367,26 @@ class Vocabulary:
     offer: list[Block] = field(default_factory=list)
 
     @classmethod
-    def build(cls, seed: int, stop_words: frozenset[str]) -> Vocabulary:
+    def build(cls, seed: int, stop_words: frozenset[str], divisor: int = 1) -> Vocabulary:
+        """The pools, ``divisor`` times smaller than the full ones (a smoke data set's)."""
         rng = random.Random(f"{seed}:vocabulary")
         maker = SentenceMaker(rng, stop_words)
         vocabulary = cls()
-        for _ in range(INTRO_BLOCKS):
+        for _ in range(INTRO_BLOCKS // divisor):
             text = " ".join(maker.sentences(1, 4))
             vocabulary.intro.append(Block(". " + text, ". " + text + "</p>", text))
         for area in AREA_WORDS:
-            for _ in range(AREA_BLOCKS):
+            for _ in range(AREA_BLOCKS // divisor):
                 duties = maker.sentences(3, 6, area)
                 vocabulary.duties.append(_list_block("Responsibilities", duties, close=True))
-            for _ in range(AREA_BLOCKS):
+            for _ in range(AREA_BLOCKS // divisor):
                 needs = maker.sentences(3, 6, area)
                 vocabulary.needs.append(_list_block("Qualifications", needs, close=False))
-        for word in rare_words(rng, stop_words, set(maker.general.items)):
+        rare = rare_words(rng, stop_words, set(maker.general.items), RARE_POOL // divisor)
+        for word in rare:
             text = f"Bonus: {word} experience."
             vocabulary.rare.append(Block(f"\n- {text}", f"\n<li>{text}</li>\n</ul>", text))
-        for _ in range(OFFER_BLOCKS):
+        for _ in range(OFFER_BLOCKS // divisor):
             text = " ".join(maker.sentences(1, 3))
             vocabulary.offer.append(
                 Block(
@@ -395,6 +400,10 @@ class Vocabulary:
                 block.words = words_of(block.html)
         return vocabulary
 
+    @property
+    def area_blocks(self) -> int:
+        return len(self.duties) // len(AREA_WORDS)
+
     def pools(self) -> dict[str, list[Block]]:
         return {
             "intro": self.intro,
@@ -405,18 +414,21 @@ class Vocabulary:
         }
 
 
-def rare_words(rng: random.Random, stop_words: frozenset[str], taken: set[str]) -> list[str]:
-    """RARE_POOL skills in Zipf rank order: made-up words, the named ones at their ranks."""
+def rare_words(
+    rng: random.Random, stop_words: frozenset[str], taken: set[str], size: int = RARE_POOL
+) -> list[str]:
+    """``size`` skills in Zipf rank order: made-up words, the named ones at their ranks (those
+    ranked beyond ``size`` left out)."""
     made_up: list[str] = []
     seen = set(taken) | set(RARE_NAMED)
-    while len(made_up) < RARE_POOL - len(RARE_NAMED):
+    by_rank = {rank: word for word, rank in RARE_NAMED.items() if rank <= size}
+    while len(made_up) < size - len(by_rank):
         word = "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(3, 4)))
         if word not in seen and word not in stop_words:
             seen.add(word)
             made_up.append(word)
-    by_rank = {rank: word for word, rank in RARE_NAMED.items()}
     pool = iter(made_up)
-    return [by_rank.get(rank) or next(pool) for rank in range(1, RARE_POOL + 1)]
+    return [by_rank.get(rank) or next(pool) for rank in range(1, size + 1)]
 
 
 # --- Companies, titles, places ------------------------------------------------------------------
@@ -575,6 +587,11 @@ class DatasetSpec:
     companies: int
     seed: int
     now: int  # the build's clock (epoch seconds): dates are spread back from it
+    small_pools: bool = False  # a smoke data set's: SMALL_POOLS times fewer text blocks
+
+    @property
+    def divisor(self) -> int:
+        return SMALL_POOLS if self.small_pools else 1
 
     def marker(self, migrations: str) -> dict[str, Any]:
         return {
@@ -583,6 +600,8 @@ class DatasetSpec:
             "companies": self.companies,
             "seed": self.seed,
             "migrations": migrations,
+            # Only when small: the full data sets built before keep matching their marker.
+            **({"small_pools": True} if self.small_pools else {}),
         }
 
 
@@ -624,7 +643,8 @@ class Postings:
                 expression = fallback_value(name, kind, nullable)
                 log(f"  note: postings_posting.{name} is new to the benchmark: {expression}")
             exprs.append(f"({expression})::{kind}")
-        area_first = _array([i * AREA_BLOCKS for i in range(len(AREA_WORDS))], "int")
+        area_blocks = self.vocabulary.area_blocks
+        area_first = _array([i * area_blocks for i in range(len(AREA_WORDS))], "int")
         company = zipf(u["company"], len(self.companies), COMPANY_EXPONENT)
         levels = len(SENIORITY_WEIGHTS)
         return f"""
@@ -694,9 +714,9 @@ CROSS JOIN LATERAL (SELECT
     (b.place_id - 1) * {levels} + a.level AS pay_id,
     ({_array(self.company_order, "int")})[{company}] AS company,
     floor({u["intro"]} * {len(self.vocabulary.intro)})::int AS intro,
-    ({area_first})[a.area] + floor({u["duties"]} * {AREA_BLOCKS})::int AS duties,
-    ({area_first})[a.area] + floor({u["needs"]} * {AREA_BLOCKS})::int AS needs,
-    {zipf(u["rare"], RARE_POOL, RARE_EXPONENT)} - 1 AS rare,
+    ({area_first})[a.area] + floor({u["duties"]} * {area_blocks})::int AS duties,
+    ({area_first})[a.area] + floor({u["needs"]} * {area_blocks})::int AS needs,
+    {zipf(u["rare"], len(self.vocabulary.rare), RARE_EXPONENT)} - 1 AS rare,
     floor({u["offer"]} * {len(self.vocabulary.offer)})::int AS offer,
     -- 10 % aggregated from a source page, 20 % apply on the board, 70 % an apply link
     CASE WHEN {u["link"]} < 0.1 THEN 's' WHEN {u["link"]} < 0.3 THEN 'b' ELSE 'a' END AS link,
@@ -1088,7 +1108,7 @@ class Builder:
         with self.session() as conn:
             cur = conn.cursor()
             recorded = record_and_drop(cur, "postings_posting")
-            vocabulary = Vocabulary.build(spec.seed, self._stop_words(cur))
+            vocabulary = Vocabulary.build(spec.seed, self._stop_words(cur), spec.divisor)
             companies = make_companies(spec, vocabulary)
             postings = Postings(spec, vocabulary, companies)
             self._load_companies(cur, companies)
