@@ -4,6 +4,7 @@ keyboard, so every step it takes is written to the same audit log as a moderator
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from django.conf import settings
@@ -372,15 +373,27 @@ def posting_ask_correction(*, posting: Posting, by, note: str) -> Posting:
 
 @transaction.atomic
 def posting_moderation_approve(*, posting: Posting, by, note: str = "") -> Posting:
+    """Let a listing waiting for review (new, or hidden after reports) go live."""
+    return _approve(
+        company_id=posting.company_id,
+        what="listings",
+        approve=lambda: posting_approve(posting=posting, by=by),
+        by=by,
+        note=" ".join(note.split()) or "Approved.",
+    )
 
-    note = " ".join(note.split()) or "Approved."
-    company = Company.objects.select_for_update().get(pk=posting.company_id)
+
+def _approve(
+    *, company_id: int, what: str, approve: Callable[[], Posting], by, note: str
+) -> Posting:
+    """Approve (a listing or an edit of one) unless its company is suspended, with an audit row."""
+    company = Company.objects.select_for_update().get(pk=company_id)
     if company.is_suspended:
         raise ModerationError(
-            f"{company.name} is suspended: lift the suspension before approving its listings."
+            f"{company.name} is suspended: lift the suspension before approving its {what}."
         )
     try:
-        posting = posting_approve(posting=posting, by=by)
+        posting = approve()
     except PostingActionError as error:
         raise ModerationError(str(error)) from error
     ModerationAction.objects.create(
@@ -388,7 +401,7 @@ def posting_moderation_approve(*, posting: Posting, by, note: str = "") -> Posti
         posting=posting,
         company=posting.company,
         actor=by,
-        note=note[:500],
+        note=note[:1000],
     )
     return posting
 
@@ -419,32 +432,20 @@ REVISION_REJECTED = "Edit not approved: "
 @transaction.atomic
 def revision_moderation_approve(*, revision: PostingRevision, by, note: str = "") -> Posting:
     """Let a pending edit of a listing go live (and open it again, when it asked to)."""
-
     note = " ".join(note.split()) or ("Reopened." if revision.reopen else "Approved.")
-    company = Company.objects.select_for_update().get(pk=revision.posting.company_id)
-    if company.is_suspended:
-        raise ModerationError(
-            f"{company.name} is suspended: lift the suspension before approving its edits."
-        )
-    try:
-        posting = posting_revision_approve(revision=revision, by=by)
-    except PostingActionError as error:
-        raise ModerationError(str(error)) from error
-    ModerationAction.objects.create(
-        kind=ModerationAction.Kind.APPROVE,
-        posting=posting,
-        company=posting.company,
-        actor=by,
-        note=f"{REVISION_APPROVED}{note}"[:1000],
+    return _approve(
+        company_id=revision.posting.company_id,
+        what="edits",
+        approve=lambda: posting_revision_approve(revision=revision, by=by),
+        by=by,
+        note=f"{REVISION_APPROVED}{note}",
     )
-    return posting
 
 
 @transaction.atomic
 def revision_moderation_reject(*, revision: PostingRevision, by, note: str) -> PostingRevision:
     """Turn a pending edit down: the listing keeps its approved words, the employer is told why
     (by email, and beside the listing in their dashboard)."""
-
     note = _require_note(note)
     try:
         revision = posting_revision_reject(revision=revision, by=by, note=note)
@@ -466,7 +467,7 @@ def revision_moderation_reject(*, revision: PostingRevision, by, note: str) -> P
 
 @transaction.atomic
 def company_moderation_verify(*, company, by, note: str = "") -> list[Posting]:
-
+    """Verify a company: its waiting listings and edits go live, later ones publish at once."""
     company = Company.objects.select_for_update().get(pk=company.pk)
     if company.is_verified:
         raise ModerationError(f"{company.name} is already verified.")
