@@ -9,7 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from .models import Posting
-from .text import without_control_characters
+from .text import is_one_line, without_control_characters
 
 CURRENCIES = [
     ("EUR", "EUR — Euro"), ("USD", "USD — US dollar"), ("GBP", "GBP — Pound sterling"),
@@ -160,6 +160,10 @@ class PostingForm(forms.ModelForm):
 
     def clean_title(self) -> str:
         title = " ".join(without_control_characters(self.cleaned_data["title"]).split())
+        if not is_one_line(title):  # a bidi override would turn the title around in emails too
+            raise forms.ValidationError(
+                "The title holds an invisible character that reorders text: type it again."
+            )
         if len(title) < 3:
             raise forms.ValidationError("Give the role a title of at least three characters.")
         return title

@@ -396,3 +396,12 @@ def test_a_title_typed_with_control_characters_is_saved_without_them():
     form = PostingForm(data={"title": "Senior\x01 Welder\x0b"})
     form.is_valid()
     assert form.cleaned_data.get("title") == "Senior Welder"
+
+
+@pytest.mark.parametrize("override", ["\u202e", "\u2066", "\u202a"])
+def test_a_title_with_a_direction_override_is_refused(override):
+    from postings.forms import PostingForm
+
+    form = PostingForm(data={"title": f"Invoice clerk {override}fdp.exe"})
+    form.is_valid()
+    assert "reorders text" in " ".join(form.errors.get("title", []))
