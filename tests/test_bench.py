@@ -114,13 +114,25 @@ def test_scale_smoke_loads_every_page_class_and_prints_the_table(where):
         *("--redis", where["redis"], "--redis-db", where["redis_db"]),
     )
 
+    crowd = rows_after(output, "Issue 19 at 1,000 postings, the crowd (200 random addresses")
+    crowd, _hot = crowd.split("\nIssue 7 at", 1)
+    for label in ("list page", "search page", "listing page"):
+        # label, req/s, ×trivial, p50, p99, RSS; then every answer fresh, each a new address
+        row = rf"\n{label} +[\d,.]+\*? +[\d.]+ .*  (?P<n>[\d,]+) of (?P=n) \((?P=n) first of"
+        assert re.search(row, crowd), f"no row for {label!r} with all answers fresh in:\n{crowd}"
+    assert "Redis held 0 kept pages after each run" in crowd
+    crowd_targets = rows_after(crowd, "Targets (issue 19, the crowd): not judged in a smoke run")
+    for target in ("≥ 0.12 of the trivial view", "≥ 0.08 of", "≥ 0.30 of", "p99 ≤ 150 ms"):
+        assert target in crowd_targets, crowd_targets
+    assert "PASS" not in crowd_targets and "FAIL" not in crowd_targets
+
     table = rows_after(output, "Issue 7 at 1,000 postings")
     for label in (
         "trivial view",
-        "list page",
-        "search page",
-        "listing page, counter on",
-        "listing page, counter off",
+        "list page, hot (repeated addresses)",
+        "search page, hot (repeated addresses)",
+        "listing page, counter on, hot (repeated addresses)",
+        "listing page, counter off, hot (repeated addresses)",
         "listing page, cold",
         "RSS/Atom feed",
         "sitemap (4 connections)",
