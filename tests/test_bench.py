@@ -154,12 +154,22 @@ def test_profile_pages_smoke_profiles_every_page_class(where):
         *("--redis", where["redis"], "--redis-db", where["redis_db"]),
     )
 
-    for name in ("trivial", "list", "search", "detail", "nocount", "cold", "feed", "sitemap"):
+    classes = ("crowd_list", "crowd_search", "crowd_detail")
+    classes += ("trivial", "list", "search", "detail", "nocount", "cold", "feed", "sitemap")
+    for name in classes:
         section = rows_after(output, f"\n{name}: ")
         assert re.match(r"\d+ URL\(s\), 2 requests\n  plain: [\d.]+ ms a request", section), (
             section[:500]
         )
-        assert "where the profiled time went" in section.split("\n\n", 1)[0]
+        own = section.split("\n\n", 1)[0]
+        assert "where the profiled time went" in own
+        assert "the 5 functions with the most cumulative time" in own
+        assert "the 5 functions with the most own time" in own
+    # A crowd class asks for a new address in every request: 5 to warm up, 2 for each pass.
+    assert "\ncrowd_list: 11 URL(s), 2 requests" in output
+    summary = rows_after(output, "Summary (plain: without the profiler; shares: ")
+    for name in classes:
+        assert re.search(rf"\n  {name} +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+( +\d+%){{4}}\n", summary)
     assert "smoke run: every page class profiled" in output
 
 
