@@ -163,13 +163,15 @@ def test_profile_pages_smoke_profiles_every_page_class(where):
         )
         own = section.split("\n\n", 1)[0]
         assert "where the profiled time went" in own
-        assert "the 5 functions with the most cumulative time" in own
+        assert "the 5 functions with the most cumulative time, inside the view" in own
         assert "the 5 functions with the most own time" in own
     # A crowd class asks for a new address in every request: 5 to warm up, 2 for each pass.
     assert "\ncrowd_list: 11 URL(s), 2 requests" in output
     summary = rows_after(output, "Summary (plain: without the profiler; shares: ")
     for name in classes:
         assert re.search(rf"\n  {name} +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+( +\d+%){{4}}\n", summary)
+    # Rendered fresh: no page was kept (and so none served kept) while the pages were profiled.
+    assert "Pages kept in Redis after the profile: 0 (none with kept pages off)" in output
     assert "smoke run: every page class profiled" in output
 
 
