@@ -289,11 +289,7 @@ def profile(
             plain.append((time.perf_counter() - started) * 1000)
         sql_ms.append(sum(float(q["time"]) for q in captured.captured_queries) * 1000)
         queries.append(len(captured.captured_queries))
-    if len(set(chosen)) > 1:  # where the slow requests are, for the crowd's random addresses
-        log("  the slowest requests (plain):")
-        slowest = sorted(zip(plain, sql_ms, queries, chosen, strict=True), reverse=True)[:5]
-        for total, sql, count, path in slowest:
-            log(f"    {total:7.1f} ms, SQL {sql:6.1f} ms in {count} queries  {path}")
+    slowest = sorted(zip(plain, sql_ms, queries, chosen, strict=True), reverse=True)[:5]
     clock = TemplateClock()
     chosen = passes[1]
     with clock.installed():
@@ -315,6 +311,10 @@ def profile(
         f"{statistics.median(plain):.1f}, max {max(plain):.1f}); SQL {statistics.mean(sql_ms):.1f}"
         f" ms in {statistics.mean(queries):.1f} queries; under cProfile {profiled:.1f} ms"
     )
+    if len(set(chosen)) > 1:  # where the slow requests are, for the crowd's random addresses
+        log("  the slowest requests (plain):")
+        for total, sql, count, path in slowest:
+            log(f"    {total:7.1f} ms, SQL {sql:6.1f} ms in {count} queries  {path}")
     log(
         f"  templates (timed without the profiler, each including what it includes; "
         f"{statistics.mean(timed):.1f} ms a request):"
