@@ -12,16 +12,18 @@ Run it from the repository root; PostgreSQL (127.0.0.1:5432, user postgres, trus
     .venv/bin/python bench/scale.py --rebuild    # build the data set again even if it is there
     .venv/bin/python bench/scale.py --postings 50000 --database jobboard_bench_small \
         --redis-db 10 --duration 5               # a quick run on a small data set
-    .venv/bin/python bench/scale.py --smoke      # does it still run? well under a minute
+    .venv/bin/python bench/scale.py --smoke      # does it still run? about a minute
     .venv/bin/python bench/profile_pages.py      # then: where each page class's time goes
 
 ``--smoke`` goes through every step below on 1,000 postings built afresh in
-``jobboard_bench_smoke`` (from text pools a tenth of the size), with one-second wrk runs, each
-statement explained once and static files collected without WhiteNoise's compression (5 CPU
-seconds that change no page). Its figures mean nothing and the targets are not judged; it exits
-non-zero when something is broken: a page that does not answer 200, a page class with no
-answer, wrk counting error statuses, the view counter losing a view, gunicorn restarted. The
-test suite runs it (tests/test_bench.py).
+``jobboard_bench_smoke`` (from text pools a tenth of the size), with one-second wrk runs, 200
+addresses for each crowd class, each statement explained once and static files collected
+without WhiteNoise's compression (5 CPU seconds that change no page). Its figures mean nothing
+and the targets are not judged; it exits non-zero when something is broken: a page that does
+not answer 200, a page class with no answer, wrk counting error statuses, the view counter
+losing a view, gunicorn restarted, a crowd class whose answers the server did not give to its
+addresses (its wrk script did not load), or a page kept while kept pages were off. The test
+suite runs it (tests/test_bench.py).
 
 1. The data set (``bench/scale_data.py``): 1,000,000 postings and 20,000 companies, seeded, in
    database ``jobboard_bench``, its schema made by the project's migrations. It is built once
