@@ -1,6 +1,8 @@
-"""Benchmark (not a test) of issue 7, "fast at a million listings": every public page class under
-load next to a trivial view, the SQL of each page class, a web worker's memory, and the view
-counter's cost and accuracy, in one run; then the issue's targets, PASS or FAIL.
+"""Benchmark (not a test) of issues 19 and 7: every public page class under load next to a trivial
+view, first as a real crowd asks for them (random addresses, each asked for once, kept pages off:
+issue 19's headline), then as a rotation of a few addresses (kept pages on: issue 7's "hot"
+classes); the SQL of each page class, a web worker's memory, and the view counter's cost and
+accuracy, in one run; then each issue's targets, PASS or FAIL.
 
 Run it from the repository root; PostgreSQL (127.0.0.1:5432, user postgres, trust auth), Redis
 (127.0.0.1:6379) and wrk (Debian package ``wrk``) must be there::
@@ -10,16 +12,18 @@ Run it from the repository root; PostgreSQL (127.0.0.1:5432, user postgres, trus
     .venv/bin/python bench/scale.py --rebuild    # build the data set again even if it is there
     .venv/bin/python bench/scale.py --postings 50000 --database jobboard_bench_small \
         --redis-db 10 --duration 5               # a quick run on a small data set
-    .venv/bin/python bench/scale.py --smoke      # does it still run? well under a minute
+    .venv/bin/python bench/scale.py --smoke      # does it still run? about a minute
     .venv/bin/python bench/profile_pages.py      # then: where each page class's time goes
 
 ``--smoke`` goes through every step below on 1,000 postings built afresh in
-``jobboard_bench_smoke`` (from text pools a tenth of the size), with one-second wrk runs, each
-statement explained once and static files collected without WhiteNoise's compression (5 CPU
-seconds that change no page). Its figures mean nothing and the targets are not judged; it exits
-non-zero when something is broken: a page that does not answer 200, a page class with no
-answer, wrk counting error statuses, the view counter losing a view, gunicorn restarted. The
-test suite runs it (tests/test_bench.py).
+``jobboard_bench_smoke`` (from text pools a tenth of the size), with one-second wrk runs, 200
+addresses for each crowd class, each statement explained once and static files collected
+without WhiteNoise's compression (5 CPU seconds that change no page). Its figures mean nothing
+and the targets are not judged; it exits non-zero when something is broken: a page that does
+not answer 200, a page class with no answer, wrk counting error statuses, the view counter
+losing a view, gunicorn restarted, a crowd class whose answers the server did not give to its
+addresses (its wrk script did not load), or a page kept while kept pages were off. The test
+suite runs it (tests/test_bench.py).
 
 1. The data set (``bench/scale_data.py``): 1,000,000 postings and 20,000 companies, seeded, in
    database ``jobboard_bench``, its schema made by the project's migrations. It is built once
@@ -62,6 +66,22 @@ test suite runs it (tests/test_bench.py).
    queue emptied (gunicorn's access log); its latencies print as "> the run". Meanwhile this
    process refreshes the counts snapshot, as the Celery worker does in production, between
    measured runs (``SnapshotBeat``).
+3b. The crowd (issue 19), on a second gunicorn started like the first but with kept pages off
+   (``PAGE_CACHE_SECONDS=0``), after the first one's counter check: the list page, the search
+   page and the listing's page, each over ``CROWD_ADDRESSES`` (20,000; ``--smoke`` 200) distinct
+   addresses drawn at random (seeded) from the whole space: 1 to 3 filters among all the list
+   has (workplace, employment type, seniority, practice area, company type, country, place:
+   city, region or both, posted age, salary floor), a sort, and sometimes page 2 by the keyset
+   cursor of a random posting; searches of the data set's own words (its areas' words, its
+   titles' words, its named skills: one or two words, a phrase from a title, a word with an
+   exclusion), sometimes with a filter; open listings whose ids are drawn over the whole id
+   range (each request a new visitor, as the hot listing class). wrk reads the addresses from a
+   file and walks them in order, so none is asked for twice; each class runs between two runs
+   of the trivial view, as above. How many answers were rendered fresh is read from the
+   server: its access log gives the answers to the class's addresses (fewer than wrk counted:
+   the script did not load, and the smoke run fails) and how many were the first request of
+   their address; Redis must hold no kept page after each run (else the smoke run fails). For
+   the hot classes, the kept pages whose render began during the run are their fresh renders.
 4. The SQL of each page class: the statements a request runs, captured in-process by Django's
    test client against the same database with an empty cache of its own and no kept pages (so
    the capped counts, the choice counts and similar jobs' queries run, as on a first visit),
@@ -88,6 +108,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import itertools
 import json
 import math
 import os
@@ -119,7 +140,9 @@ from bench import scale_data  # noqa: E402  (needs the repository on the path)
 GUNICORN = [sys.executable, "-m", "gunicorn"]  # the gunicorn of the interpreter running this
 REDIS_OWNER_KEY = "bench-scale:owner"
 
-# The issue's targets.
+# Issue 19's targets: the crowd's classes, kept pages off, against the trivial view.
+CROWD_TARGETS = {"crowd_list": 0.12, "crowd_search": 0.08, "crowd_detail": 0.30}
+# Issue 7's targets (they apply to the hot classes).
 LIST_SQL_MS = 5.0
 SEARCH_SQL_MS = 50.0
 RATIO_TARGETS = {"list": 0.35, "search": 0.20, "detail": 0.50}
@@ -347,6 +370,9 @@ FEEDS = (
 # The listing's page: the listings on the list's first ten pages (newest first), where
 # candidates click, and apart a cold run over 10,000 listings drawn from all of them.
 HOT_LISTINGS = 200
+# Issue 7's classes: a rotation of a few addresses each, served mostly from kept pages.
+HOT = "hot (repeated addresses)"
+WIDE = 50  # the issue 7 table's label column
 COLD_LISTINGS = 10_000
 
 
@@ -410,6 +436,176 @@ def sitemap_paths() -> list[str]:
     return ["/sitemap.xml", *(f"/sitemap-postings.xml?p={p}" for p in range(1, pages + 1))]
 
 
+# --- The crowd (issue 19): random distinct addresses, rendered fresh ----------------------------
+
+# Addresses per crowd class: far more than a run asks for, so that each request is the first one
+# of its address (and no cache of whole pages could serve them).
+CROWD_ADDRESSES = 20_000
+SMOKE_CROWD_ADDRESSES = 200
+SALARY_FLOORS = range(20_000, 250_001, 5_000)
+LIST_SORTS = ("newest", "deadline", "views")
+
+
+def _choice_values(field_name: str) -> list[str]:
+    from postings.models import Company, Posting
+
+    fields = {
+        "workplace": Posting.Workplace,
+        "employment_type": Posting.EmploymentType,
+        "seniority": Posting.Seniority,
+        "practice_area": Posting.PracticeArea,
+        "company_type": Company.CompanyType,
+    }
+    return list(fields[field_name].values)
+
+
+class CrowdFilters:
+    """Draws random filter combinations over every filter the list supports, with values from
+    the data set's own places (and, now and then, a country no listing is in)."""
+
+    MULTI = ("workplace", "employment_type", "seniority", "practice_area", "company_type")
+    ALL = (*MULTI, "country", "location", "posted", "salary_min")
+
+    def __init__(self) -> None:
+        from django_countries import countries
+
+        from postings.factories import PLACES
+
+        self.choices = {name: _choice_values(name) for name in self.MULTI}
+        self.countries = sorted({country for _c, _r, country in PLACES})
+        self.all_countries = [code for code, _name in countries]
+        cities = sorted({city for city, _r, _c in PLACES if city})
+        regions = sorted({region for _c, region, _co in PLACES if region})
+        both = sorted({f"{city}, {region}" for city, region, _c in PLACES if city and region})
+        self.places = [*cities, *regions, *both]
+
+    def draw(self, rng: random.Random, how_many: int) -> list[tuple[str, str]]:
+        params: list[tuple[str, str]] = []
+        for name in rng.sample(self.ALL, how_many):
+            if name in self.MULTI:  # a tick box or two of the same filter
+                values = self.choices[name]
+                params += [(name, v) for v in rng.sample(values, rng.choice((1, 1, 1, 2)))]
+            elif name == "country":
+                pool = self.countries if rng.random() < 0.85 else self.all_countries
+                params.append((name, rng.choice(pool)))
+            elif name == "location":
+                params.append((name, rng.choice(self.places)))
+            elif name == "posted":
+                params.append((name, rng.choice(("1", "7", "30"))))
+            else:
+                params.append((name, str(rng.choice(SALARY_FLOORS))))
+        return params
+
+
+def _distinct(count: int, make: Callable[[], str], limit: int = 50) -> list[str]:
+    """``count`` distinct addresses from ``make`` (fewer if the space runs dry)."""
+    found: dict[str, None] = {}
+    tries = 0
+    while len(found) < count and tries < count * limit:
+        found.setdefault(make())
+        tries += 1
+    return list(found)
+
+
+def _cursors(rng: random.Random, count: int) -> list[tuple[Any, Any, int]]:
+    """(posted_at, view_count, id) of random postings: where a "Next" link's cursor points."""
+    from postings.models import Posting
+
+    total = Posting.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    wanted = rng.sample(range(1, total + 1), min(total, count))
+    return list(Posting.objects.filter(pk__in=wanted).values_list("posted_at", "view_count", "pk"))
+
+
+def crowd_list_paths(seed: int, count: int) -> list[str]:
+    """List pages of random filter combinations: 1 to 3 filters of every kind the list has, a
+    sort, and a page 2 now and then, by the keyset cursor of a random posting (as a "Next"
+    link carries: the rows after it)."""
+    from postings.browse import encode_cursor
+
+    rng = random.Random(f"{seed}:crowd-list")
+    filters = CrowdFilters()
+    cursors = _cursors(rng, max(50, count // 10))
+
+    def make() -> str:
+        params = filters.draw(rng, rng.choice((1, 2, 3)))
+        sort = rng.choice(LIST_SORTS)
+        if sort != "newest":
+            params.append(("sort", sort))
+        if sort != "deadline" and cursors and rng.random() < 0.2:
+            posted_at, views, pk = rng.choice(cursors)
+            value = posted_at if sort == "newest" else views
+            params += [("page", "2"), ("after", encode_cursor(value, pk))]
+        return "/jobs/?" + urllib.parse.urlencode(params)
+
+    return _distinct(count, make)
+
+
+def search_words() -> tuple[list[str], list[str]]:
+    """The data set's job words (its areas' words, its titles' words, its named skills) and
+    two-word phrases from its titles."""
+    from postings.factories import ROLES
+
+    words = {w for area in scale_data.AREA_WORDS.values() for w in area}
+    words |= set(scale_data.RARE_NAMED) | set(scale_data.EXTRA_GENERAL)
+    phrases = set()
+    for roles in ROLES.values():
+        for role in roles:
+            parts = [p for p in re.findall(r"[a-z]+", role.lower()) if len(p) > 2]
+            words |= set(parts)
+            phrases |= {f"{a} {b}" for a, b in itertools.pairwise(parts)}
+    return sorted(words), sorted(phrases)
+
+
+def crowd_search_paths(seed: int, count: int) -> list[str]:
+    """Searches of the data set's own words: one or two words, sometimes a phrase or an
+    exclusion, sometimes with a filter or sorted by date."""
+    rng = random.Random(f"{seed}:crowd-search")
+    words, phrases = search_words()
+    filters = CrowdFilters()
+
+    def make() -> str:
+        shape = rng.random()
+        if shape < 0.5:
+            q = rng.choice(words)
+        elif shape < 0.75:
+            q = " ".join(rng.sample(words, 2))
+        elif shape < 0.9:
+            q = f'"{rng.choice(phrases)}"'
+        else:
+            q = f"{rng.choice(words)} -{rng.choice(words)}"
+        params = [("q", q)]
+        if rng.random() < 0.3:
+            params += filters.draw(rng, 1)
+        if rng.random() < 0.1:
+            params.append(("sort", "newest"))
+        return "/jobs/?" + urllib.parse.urlencode(params)
+
+    return _distinct(count, make)
+
+
+def crowd_detail_paths(seed: int, count: int, avoid: Sequence[str] = ()) -> list[str]:
+    """Pages of ``count`` open listings, ids drawn at random over the whole id range; those of
+    ``avoid`` (the hot and cold classes' listings) only when there are too few others, as on a
+    small data set."""
+    from postings.models import Posting
+
+    total = Posting.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    rng = random.Random(f"{seed}:crowd-detail")
+    avoided = set(avoid)
+    ids = list(range(1, total + 1))
+    rng.shuffle(ids)
+    found: list[str] = []
+    spare: list[str] = []
+    for start in range(0, len(ids), count):
+        chunk = ids[start : start + count]
+        slugs = dict(Posting.objects.open().filter(pk__in=chunk).values_list("pk", "slug"))
+        for path in (f"/jobs/{pk}-{slugs[pk]}/" for pk in chunk if pk in slugs):
+            (spare if path in avoided else found).append(path)
+        if len(found) >= count:
+            break
+    return (found + spare)[:count]
+
+
 @dataclass
 class PageClass:
     key: str
@@ -418,6 +614,10 @@ class PageClass:
     counting: bool = False  # one (listing, browser) pair per request, so each one counts
     connections: int = 0  # at most this many wrk connections (0: --connections)
     sql_paths: list[str] = field(default_factory=list)  # the URLs whose SQL is measured
+    # A crowd class (issue 19): each request an address not asked for before, read by wrk from a
+    # file from ``cursor`` on, on a server with kept pages off.
+    crowd: bool = False
+    cursor: int = 0  # the next address not yet requested
 
 
 def page_classes(run: Run) -> list[PageClass]:
@@ -427,14 +627,26 @@ def page_classes(run: Run) -> list[PageClass]:
     details = newest_paths(HOT_LISTINGS)
     cold = detail_paths(run.args.seed, COLD_LISTINGS, avoid=details)
     sitemaps = sitemap_paths()
+    count = SMOKE_CROWD_ADDRESSES if run.args.smoke else CROWD_ADDRESSES
+    log(f"URLs: {count:,} random addresses for each crowd class ...")
+    seed = run.args.seed
     return [
         PageClass("trivial", "trivial view", ["/bench/trivial/"]),
-        PageClass("list", "list page", lists, sql_paths=lists),
-        PageClass("search", "search page", searches, sql_paths=searches),
-        PageClass("detail", "listing page, counter on", details, counting=True),
+        PageClass("crowd_list", "list page", crowd_list_paths(seed, count), crowd=True),
+        PageClass("crowd_search", "search page", crowd_search_paths(seed, count), crowd=True),
+        PageClass(
+            "crowd_detail",
+            "listing page",
+            crowd_detail_paths(seed, count, avoid=[*details, *cold]),
+            counting=True,
+            crowd=True,
+        ),
+        PageClass("list", f"list page, {HOT}", lists, sql_paths=lists),
+        PageClass("search", f"search page, {HOT}", searches, sql_paths=searches),
+        PageClass("detail", f"listing page, counter on, {HOT}", details, counting=True),
         PageClass(
             "nocount",
-            "listing page, counter off",
+            f"listing page, counter off, {HOT}",
             [f"/bench/nocount{path}" for path in details],
         ),
         # No target of its own: what a listing costs when no one has asked for it lately.
@@ -453,11 +665,13 @@ def page_classes(run: Run) -> list[PageClass]:
 class Server:
     """gunicorn with the project's WSGI application, in a process group of its own."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, name: str = "", settings: dict[str, str] | None = None) -> None:
         self.run = run
+        self.env = {**run.env, **(settings or {})}
         self.port = free_port()
-        self.access_log = run.workdir / "access.log"
-        self.error_log = run.workdir / "gunicorn.log"
+        suffix = f"-{name}" if name else ""
+        self.access_log = run.workdir / f"access{suffix}.log"
+        self.error_log = run.workdir / f"gunicorn{suffix}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self.peak_rss = 0.0  # of workers before a restart
@@ -482,7 +696,7 @@ class Server:
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,
-            env=self.run.env,
+            env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -537,6 +751,17 @@ class Server:
                 match = pattern.search(line)
                 count += bool(match and match[1] in paths)
         return count
+
+    def requested(self) -> list[tuple[str, int]]:
+        """(request target with its query, status) of every request in the access log so far."""
+        pattern = re.compile(r'"GET ([^ "]+) HTTP/1\.[01]" (\d{3}) ')
+        found = []
+        with contextlib.suppress(FileNotFoundError), self.access_log.open() as lines:
+            for line in lines:
+                match = pattern.search(line)
+                if match:
+                    found.append((match[1], int(match[2])))
+        return found
 
     def workers(self) -> list[int]:
         """The worker processes' pids (children of gunicorn's master)."""
@@ -653,6 +878,69 @@ end
 """
 
 
+# A crowd class: the addresses are read from a file, one a line, and walked in order, thread by
+# thread, so that no address is asked for twice; with counting on, each request is a visitor of
+# its own (an address of its own in X-Forwarded-For). wrk's Lua is LuaJIT (Lua 5.1).
+CROWD_LUA = """
+-- Generated by bench/scale.py: each request the next address of the file.
+local file = %(file)s
+local agents = {%(agents)s}
+local counting = %(counting)s
+local threads = %(threads)d
+local next_tid = 0
+local paths = {}
+local offset = 0
+local started = {}
+counter = 0  -- global: done() reads each thread's
+
+function setup(thread)
+  thread:set("tid", next_tid)
+  next_tid = next_tid + 1
+  started[#started + 1] = thread
+end
+
+-- How far into the file any thread went: the next run starts past it (threads that made
+-- fewer requests leave a few addresses behind them unasked).
+function issued()
+  local far = 0
+  for _, thread in ipairs(started) do
+    local made = thread:get("counter")
+    if made > 0 then
+      far = math.max(far, (made - 1) * threads + thread:get("tid") + 1)
+    end
+  end
+  return far
+end
+
+function init(args)
+  offset = tonumber(args[1] or "0")
+  for line in io.lines(file) do
+    if #line > 0 then
+      paths[#paths + 1] = line
+    end
+  end
+  if #paths == 0 then
+    error("no addresses in " .. file)
+  end
+end
+
+function request()
+  local m = counter * threads + tid
+  counter = counter + 1
+  local path = paths[(m %% #paths) + 1]
+  if not counting then
+    return wrk.format("GET", path, {["User-Agent"] = agents[1]})
+  end
+  local address = string.format(
+    "10.%%d.%%d.%%d", (128 + offset) %% 256, math.floor(m / 256) %% 256, m %% 256)
+  return wrk.format("GET", path, {
+    ["User-Agent"] = agents[(m %% #agents) + 1], ["X-Forwarded-For"] = address})
+end
+""" + LUA[LUA.index("function done") :].replace(
+    '\'BENCH {"requests": %%d, ', '\'BENCH {"issued": %%d, "requests": %%d, '
+).replace("summary.requests, summary.duration", "issued(), summary.requests, summary.duration")
+
+
 def lua_string(text: str) -> str:
     if not text.isascii():
         raise ValueError(f"not ASCII: {text!r}")
@@ -673,6 +961,13 @@ class Load:
     served_rate: float | None = None
     answered: int = 0  # those answers
     bad_status: int = 0  # answers neither 2xx nor 3xx (counted in errors too)
+    # Rendered fresh, by the server's evidence (``rendered_fresh``): the answers in its access
+    # log, how many were rendered rather than served kept, and how many were the first request
+    # of their address.
+    logged: int = 0
+    fresh: int = 0
+    first: int = 0
+    kept_pages: int = 0  # pages kept in Redis after the run (a crowd class: must be none)
 
     @property
     def rate(self) -> float:
@@ -689,15 +984,18 @@ def wrk(run: Run, server: Server, page: PageClass, seconds: float, offset: int) 
     """Load the page class with wrk for ``seconds``; ``offset`` picks its visitors."""
     args = run.args
     script = run.workdir / f"{page.key}.lua"
-    script.write_text(
-        LUA
-        % {
-            "paths": ",".join(lua_string(p) for p in page.paths),
-            "agents": ",".join(lua_string(a) for a in USER_AGENTS),
-            "counting": "true" if page.counting else "false",
-            "threads": args.threads,
-        }
-    )
+    values = {
+        "agents": ",".join(lua_string(a) for a in USER_AGENTS),
+        "counting": "true" if page.counting else "false",
+        "threads": args.threads,
+    }
+    if page.crowd:  # the addresses not asked for yet first
+        addresses = run.workdir / f"{page.key}.txt"
+        rest = page.paths[page.cursor :] + page.paths[: page.cursor]
+        addresses.write_text("".join(f"{path}\n" for path in rest))
+        script.write_text(CROWD_LUA % {**values, "file": lua_string(str(addresses))})
+    else:
+        script.write_text(LUA % {**values, "paths": ",".join(lua_string(p) for p in page.paths)})
     connections = min(args.connections, page.connections or args.connections)
     command = [
         "wrk",
@@ -720,6 +1018,8 @@ def wrk(run: Run, server: Server, page: PageClass, seconds: float, offset: int) 
         raise RuntimeError(f"wrk printed no figures:\n{result.stdout}\n{result.stderr}")
     figures = json.loads(line[6:])
     errors = sum(figures[k] for k in ("connect", "read", "write", "status", "timeout"))
+    if page.crowd:  # past every address asked for
+        page.cursor = (page.cursor + figures["issued"]) % len(page.paths)
     return Load(
         requests=figures["requests"] - figures["status"],  # answered 2xx or 3xx
         seconds=figures["duration_us"] / 1e6,
@@ -755,6 +1055,8 @@ def check_urls(
         answers = list(
             pool.map(lambda path: fetch(server.base + path, timeout=300), page.paths[:limit])
         )
+    if page.crowd:
+        page.cursor = max(page.cursor, min(limit, len(page.paths)))
     failed = [
         f"{path} answered {status or 'nothing (connection closed)'} after {seconds:.1f} s"
         for path, (status, seconds, _size) in zip(page.paths, answers, strict=False)
@@ -781,7 +1083,8 @@ def measure(
     ``few`` answers the rate is the server's (see ``Load.served_rate``)."""
     with MEASURING:
         meter.others()
-        lines, started = server.answered(page), time.monotonic()
+        before = server.requested()
+        lines, started, since = server.answered(page), time.monotonic(), time.time()
         load = wrk(run, server, page, seconds, offset)
         others = meter.others()
     rss = worker_rss(server)
@@ -789,7 +1092,56 @@ def measure(
     if load.requests < few:
         load.answered = server.answered(page) - lines
         load.served_rate = load.answered / (time.monotonic() - started)
+    rendered_fresh(run, server, page, load, before, since)
     return load, others, max(rss, worker_rss(server))
+
+
+def rendered_fresh(
+    run: Run,
+    server: Server,
+    page: PageClass,
+    load: Load,
+    before: list[tuple[str, int]],
+    since: float,
+) -> None:
+    """How many of the run's answers were rendered fresh, from the server's side. The access
+    log gives the answers to the class's addresses and how many were the first request of their
+    address. Kept pages are the only cache of whole pages: a page rendered and kept has its
+    render's start in Redis (``r``), so the kept pages whose render started during the run are
+    the fresh renders of a class with kept pages on (a few more may have been rendered but not
+    kept); with kept pages off there must be none in Redis at all, and every answer is fresh."""
+    import redis
+    from django.conf import settings
+
+    addresses = set(page.paths)
+    asked = {target for target, _status in before}
+    new = server.requested()[len(before) :]
+    answers = [t for t, status in new if t in addresses and 200 <= status < 400]
+    load.logged = len(answers)
+    load.first = len(set(answers) - asked)
+    client = redis.Redis.from_url(run.redis_url)
+    keys = list(client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}:page:*", count=1000))
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.hget(key, "r")
+    starts = [float(r) for r in pipe.execute() if r is not None]
+    client.close()
+    load.kept_pages = len(keys)
+    if server.env.get("PAGE_CACHE_SECONDS") == "0":
+        load.fresh = load.logged
+        if keys:
+            run.problems.append(f"{page.label}: {len(keys)} pages kept with kept pages off")
+    else:
+        load.fresh = min(load.logged, sum(since <= r <= time.time() for r in starts))
+    if page.crowd and load.logged and not load.first:
+        run.problems.append(f"{page.label}: none of its random addresses was new")
+    if page.crowd and load.requests and load.logged < load.requests:
+        # wrk counted answers the server did not give to the class's addresses: its script
+        # did not load (wrk then asks for "/") or asked for other addresses.
+        run.problems.append(
+            f"{page.label}: wrk counted {load.requests:,} answers, the server gave "
+            f"{load.logged:,} to its addresses"
+        )
 
 
 def combine(loads: list[Load]) -> Load:
@@ -802,6 +1154,10 @@ def combine(loads: list[Load]) -> Load:
         p50_ms=statistics.median(x.p50_ms for x in loads),
         p99_ms=max(x.p99_ms for x in loads),
         bad_status=sum(x.bad_status for x in loads),
+        logged=sum(x.logged for x in loads),
+        fresh=sum(x.fresh for x in loads),
+        first=sum(x.first for x in loads),
+        kept_pages=max(x.kept_pages for x in loads),
     )
     if any(x.saturated for x in loads):
         walls = [x.answered / x.rate if x.saturated and x.rate else x.seconds for x in loads]
@@ -940,6 +1296,16 @@ def spread_kept_pages(run: Run) -> None:
         if left > 1:
             pipe.pexpire(key, random.randint(1, left))
     pipe.execute()
+    client.close()
+
+
+def forget_kept_pages(run: Run) -> None:
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(run.redis_url)
+    for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}:page:*", count=1000):
+        client.delete(key)
     client.close()
 
 
@@ -1220,6 +1586,10 @@ def latency(load: Load, which: str) -> str:
     return ms(load.p50_ms if which == "p50" else load.p99_ms)
 
 
+def fresh_of(m: Measured) -> str:
+    return "" if m.page.key == "trivial" else f"{m.load.fresh:,}/{m.load.logged:,}"
+
+
 def ratio(value: float) -> str:
     return f"{value:.2f}" if value >= 0.1 else f"{value:.4f}"
 
@@ -1245,8 +1615,8 @@ def print_report(
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s on loopback"
     )
     header = (
-        f"{'page class':28s} {'req/s':>8s} {'×trivial':>9s} {'p50 ms':>8s} {'p99 ms':>8s} "
-        f"{'SQL p95 ms':>11s}  {'worker RSS MB':>13s}  slowest statement"
+        f"{'page class':{WIDE}s} {'req/s':>8s} {'×trivial':>9s} {'p50 ms':>8s} {'p99 ms':>8s} "
+        f"{'SQL p95 ms':>11s}  {'worker RSS MB':>13s}  {'fresh/answers':>15s}  slowest statement"
     )
     log(header)
     log("-" * len(header))
@@ -1257,11 +1627,16 @@ def print_report(
         label = m.page.label if m is not trivial_runs[-1] else "trivial view (again)"
         rate = f"{m.load.rate:,.0f}" if m.load.rate >= 10 else f"{m.load.rate:.1f}"
         log(
-            f"{label:28s} {rate + ('*' if m.load.saturated else ' '):>9s}"
+            f"{label:{WIDE}s} {rate + ('*' if m.load.saturated else ' '):>9s}"
             f"{ratio(m.load.rate / m.trivial):>9s} {latency(m.load, 'p50'):>8s} "
             f"{latency(m.load, 'p99'):>8s} {ms(slowest.p95) if slowest else '-':>11s}  "
-            f"{m.rss_mb:13.1f}  {slowest.kind if slowest else ''}"
+            f"{m.rss_mb:13.1f}  {fresh_of(m):>15s}  {slowest.kind if slowest else ''}"
         )
+    log(
+        "(fresh/answers: of the answers in the access log to the class's addresses during its "
+        "measured run, those rendered rather than served kept: the kept pages whose render began "
+        "during the run)"
+    )
     if any(m.load.saturated for m in measured):
         log(
             f"(* fewer than {FEW_ANSWERS} answers within the run: the rate is the server's, "
@@ -1295,6 +1670,90 @@ def print_report(
         f"took {others:.2f} of its {os.cpu_count()} cores on average during the load phases "
         "(PostgreSQL's short-lived parallel workers counted among them)."
     )
+
+
+def print_crowd_report(run: Run, measured: list[Measured], server: ServerFacts) -> None:
+    """Issue 19's headline: the crowd's classes, each between two runs of the trivial view, and
+    its targets."""
+    args = run.args
+    trivial_runs = [m for m in measured if m.page.key == "trivial"]
+    rows = [trivial_runs[0], *(m for m in measured if m.page.key != "trivial"), trivial_runs[-1]]
+    addresses = max(len(m.page.paths) for m in measured)
+    log()
+    log(
+        f"Issue 19 at {args.postings:,} postings, the crowd ({addresses:,} random addresses a "
+        f"class, kept pages off): gunicorn {args.workers} sync workers, wrk -t{args.threads} "
+        f"-c{args.connections} -d{args.duration:g}s on loopback"
+    )
+    header = (
+        f"{'page class':28s} {'req/s':>8s} {'×trivial':>9s} {'p50 ms':>8s} {'p99 ms':>8s} "
+        f"{'worker RSS MB':>13s}  rendered fresh (answers in the access log; first of address)"
+    )
+    log(header)
+    log("-" * len(header))
+    for m in rows:
+        label = m.page.label if m is not trivial_runs[-1] else "trivial view (again)"
+        rate = f"{m.load.rate:,.0f}" if m.load.rate >= 10 else f"{m.load.rate:.1f}"
+        fresh = (
+            f"{m.load.fresh:,} of {m.load.logged:,} ({m.load.first:,} first of their address)"
+            if m.page.crowd
+            else ""
+        )
+        log(
+            f"{label:28s} {rate + ('*' if m.load.saturated else ' '):>9s}"
+            f"{ratio(m.load.rate / m.trivial):>9s} {latency(m.load, 'p50'):>8s} "
+            f"{latency(m.load, 'p99'):>8s} {m.rss_mb:13.1f}  {fresh}"
+        )
+    kept = max((m.load.kept_pages for m in measured if m.page.crowd), default=0)
+    log(
+        f"(kept pages off: the server ran with PAGE_CACHE_SECONDS=0 and Redis held {kept} kept "
+        "pages after each run, so every answer was rendered fresh; ×trivial: against the "
+        f"trivial view's {args.probe_seconds:g}-second runs just before and after each class; "
+        f"requests served: {measured[-1].requests_so_far:,})"
+    )
+    log()
+    log("Targets (issue 19, the crowd)" + (": not judged in a smoke run" if args.smoke else ""))
+    for name, passed, detail in crowd_targets(measured, server):
+        verdict = "----" if args.smoke else "PASS" if passed else "FAIL"
+        log(f"  {verdict}  {name}: {detail}")
+
+
+def crowd_targets(measured: list[Measured], server: ServerFacts) -> list[tuple[str, bool, str]]:
+    by_key = {m.page.key: m for m in measured if m.page.crowd}
+    results: list[tuple[str, bool, str]] = []
+    for key, target in CROWD_TARGETS.items():
+        if key in by_key:
+            m = by_key[key]
+            share = m.load.rate / m.trivial
+            results.append(
+                (
+                    f"{m.page.label}, random addresses ≥ {target:.2f} of the trivial view",
+                    share >= target,
+                    f"{ratio(share)} ({m.load.rate:,.1f} / {m.trivial:,.0f} req/s)",
+                )
+            )
+    for key in CROWD_TARGETS:
+        if key in by_key:
+            load = by_key[key].load
+            p99 = load.p99_ms if load.requests >= FEW_ANSWERS else math.inf
+            results.append(
+                (
+                    f"{by_key[key].page.label}, random addresses p99 ≤ {P99_MS:g} ms",
+                    p99 <= P99_MS,
+                    f"{latency(load, 'p99')} ms",
+                )
+            )
+    served = measured[-1].requests_so_far if measured else 0
+    peak = max([server.peak_rss, *(m.rss_mb for m in measured)])
+    results.append(
+        (
+            f"a web worker's RSS ≤ {RSS_MB:g} MB after {MIN_REQUESTS_FOR_RSS:,} requests",
+            peak <= RSS_MB and served >= MIN_REQUESTS_FOR_RSS,
+            f"{peak:.1f} MB at most after a phase, {served:,} requests served"
+            + (f", gunicorn restarted {server.restarts} times" if server.restarts else ""),
+        )
+    )
+    return results
 
 
 def log_sql_details(sql: dict[str, SqlFigures]) -> None:
@@ -1545,8 +2004,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     load.add_argument(
         "--only",
         default="",
-        help="these page classes only, e.g. detail,nocount (keys: list search detail nocount "
-        "cold feed sitemap); for trying a change, not for the figures",
+        help="these page classes only, e.g. detail,nocount (keys: crowd_list crowd_search "
+        "crowd_detail list search detail nocount cold feed sitemap); for trying a change, not "
+        "for the figures",
     )
     sqlg = parser.add_argument_group("SQL")
     sqlg.add_argument("--sql-runs", type=int, default=20, help="EXPLAIN ANALYZE runs a statement")
@@ -1592,11 +2052,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         pages = page_classes(run)
         if args.only:  # the trivial view stays: the others' ratios are to it
             pages = [p for p in pages if p.key == "trivial" or p.key in args.only.split(",")]
+        crowd = [p for p in pages if p.key == "trivial" or p.crowd]
+        pages = [p for p in pages if not p.crowd]
         from postings.counters import is_bot
 
         if any(is_bot(agent) for agent in [*USER_AGENTS, CHECKER_AGENT]):
             raise SystemExit("a benchmark User-Agent looks like a crawler: it would not count")
         measured: list[Measured] = []
+        crowd_measured: list[Measured] = []
+        crowd_facts = ServerFacts({}, 0, 0.0)
         counter = None
         facts = ServerFacts({}, 0, 0.0)
         if not args.skip_load:
@@ -1626,10 +2090,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             if facts.restarts:
                 run.problems.append(f"gunicorn was restarted {facts.restarts} times")
+            if len(crowd) > 1:  # after the counter's check: the crowd's visits count too
+                forget_kept_pages(run)  # the hot classes' (any left is then a fault)
+                server = Server(run, "crowd", {"PAGE_CACHE_SECONDS": "0"})
+                server.start()
+                log(f"Server with kept pages off (PAGE_CACHE_SECONDS=0): {server.base}")
+                log("Load of the crowd (random addresses, each asked for once):")
+                with SnapshotBeat():
+                    crowd_measured = load_phases(run, server, crowd)
+                crowd_facts = ServerFacts(server.memory(), server.restarts, server.peak_rss)
+                server.stop()
+                if crowd_facts.restarts:
+                    run.problems.append(f"gunicorn was restarted {crowd_facts.restarts} times")
         sql: dict[str, SqlFigures] = {}
         if not args.skip_sql:
             log("SQL (EXPLAIN ANALYZE of each page class's statements):")
             sql = measure_sql(run, pages)
+        if crowd_measured:
+            print_crowd_report(run, crowd_measured, crowd_facts)
         print_report(run, dataset, measured, sql, counter, facts)
         if not args.smoke:
             return 0
