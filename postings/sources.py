@@ -91,6 +91,10 @@ def canonical_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"Not a web address: {url[:200]!r}")
+    try:  # what the fetch will make of it: httpx refuses hosts like 0177.0.0.1 or 256.1.1.1
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"Not a web address: {url[:200]!r} ({exc})") from exc
     query_keys = [kv.split("=", 1)[0] for kv in parts.query.split("&") if kv]
     unwanted = [k for k in query_keys if k.startswith("utm_") or k in TRACKING_PARAMS]
     if unwanted:

@@ -38,7 +38,17 @@ def test_every_spelling_of_a_source_page_has_one_canonical_url(spelling):
     assert sources.canonical_url(spelling) == "https://jobs.example.com/offer?id=7&lang=en"
 
 
-@pytest.mark.parametrize("bad", ["", "ftp://example.com/x", "javascript:alert(1)", "jobs/123"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "ftp://example.com/x",
+        "javascript:alert(1)",
+        "jobs/123",
+        "http://0177.0.0.1/job",  # octal 127.0.0.1: httpx will not fetch it
+        "http://256.1.1.1/job",
+    ],
+)
 def test_only_web_addresses_have_a_canonical_url(bad):
     with pytest.raises(ValueError, match="Not a web address"):
         sources.canonical_url(bad)
