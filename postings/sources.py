@@ -212,7 +212,9 @@ def board_refusal(host: str, port: int) -> str:
     """A source page on this board (SITE_URL) is not a source: "" for any other host."""
     site = urlsplit(settings.SITE_URL)
     site_port = site.port or (443 if site.scheme == "https" else 80)
-    if host.lower().strip("[]") == (site.hostname or "").lower() and port == site_port:
+    # "jobs.example.com." (a fully qualified name) is the same host as "jobs.example.com".
+    same_host = host.lower().strip("[]").rstrip(".") == (site.hostname or "").lower().rstrip(".")
+    if same_host and port == site_port:
         return "it is this board (SITE_URL)"
     return ""
 

@@ -444,6 +444,17 @@ def test_a_redirect_to_the_board_itself_is_refused(source_server, settings):
         sources.fetch(url)
 
 
+def test_the_board_under_its_fully_qualified_name_is_still_the_board(
+    source_server, settings, monkeypatch
+):
+    settings.SITE_URL = f"http://jobs.example.com:{source_server.port}"
+    resolving(monkeypatch, {"jobs.example.com.": ["127.0.0.1"]})  # the board, here
+    source_server.json_ld_page("/moderation/", job_posting(title="Moderation"))
+    with pytest.raises(sources.SourceRefused, match=r"jobs\.example\.com\.:\d+: it is this board"):
+        sources.fetch(f"http://jobs.example.com.:{source_server.port}/moderation/")
+    assert source_server.requests() == []
+
+
 def test_a_refused_fetch_is_logged(caplog):
     with pytest.raises(sources.SourceRefused):
         sources.fetch("http://169.254.169.254/latest/meta-data/")
