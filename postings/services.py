@@ -406,6 +406,12 @@ def posting_extend_deadline(
 @transaction.atomic
 def posting_duplicate(*, posting: Posting, by) -> Posting:
     """A new draft with the same facts, no history and no deadline."""
+    if posting.is_under_review or posting.is_closed_by_moderator:
+        # A verified company's copy publishes at once: the moderator's decision, undone.
+        raise PostingActionError(
+            "A moderator took this listing down, so it cannot be copied; reply to their email "
+            "if it should be listed again."
+        )
     copy = Posting(
         company=posting.company,
         **{name: getattr(posting, name) for name in CANDIDATE_FIELDS if name != "deadline"},
