@@ -615,6 +615,8 @@ def test_missing_fields_are_named_and_nothing_is_stored(
         ("name", "Ann\x85Bcc: everyone@example.com", "single line"),
         ("name", "Ann\x9b", "single line"),
         ("name", "Eve\u202eed.lap", "single line"),
+        ("name", "\u200b\u200c\ufeff", "letters"),  # only zero-width: an invisible applicant
+        ("name", "\u3164 \u2800", "letters"),  # a Hangul filler and a blank braille cell
         ("phone", "+381 64\u2028123 4567", "single line"),
         ("links", "javascript:alert(1)", "not a web address"),
         ("links", "\n".join(f"https://example.com/{i}" for i in range(6)), "at most 5 links"),
