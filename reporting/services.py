@@ -417,14 +417,28 @@ REVISION_REJECTED = "Edit not approved: "
 
 
 @transaction.atomic
-def revision_moderation_approve(*, revision: PostingRevision, by, note: str = "") -> Posting:
-    """Let a pending edit of a listing go live (and open it again, when it asked to)."""
+def revision_moderation_approve(
+    *, revision: PostingRevision, by, note: str = "", seen: datetime | None = None
+) -> Posting:
+    """Let a pending edit of a listing go live (and open it again, when it asked to).
+
+    ``seen``: when the edit the moderator read was submitted. A later edit replaces the one
+    waiting in place, so approving it unread would let words no one reviewed go live."""
 
     note = " ".join(note.split()) or ("Reopened." if revision.reopen else "Approved.")
     company = Company.objects.select_for_update().get(pk=revision.posting.company_id)
     if company.is_suspended:
         raise ModerationError(
             f"{company.name} is suspended: lift the suspension before approving its edits."
+        )
+    submitted_at = (
+        PostingRevision.objects.select_for_update()
+        .values_list("submitted_at", flat=True)
+        .get(pk=revision.pk)
+    )
+    if seen is not None and submitted_at and submitted_at > seen:
+        raise ModerationError(
+            "The employer changed this edit after you opened it: read it again before approving."
         )
     try:
         posting = posting_revision_approve(revision=revision, by=by)
