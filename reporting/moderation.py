@@ -353,6 +353,9 @@ class PostingActionView(ActionView):
     def target(self, pk: int) -> Posting:
         return get_object_or_404(Posting.objects.select_related("company"), pk=pk)
 
+    def action_kwargs(self, request: HttpRequest, action: str) -> dict:
+        return {"seen": _seen(request)} if action == "approve" else {}
+
     def default_next(self, posting: Posting) -> str:
         return reverse("moderation:posting", args=[posting.pk])
 

@@ -371,13 +371,25 @@ def posting_ask_correction(*, posting: Posting, by, note: str) -> Posting:
 
 
 @transaction.atomic
-def posting_moderation_approve(*, posting: Posting, by, note: str = "") -> Posting:
+def posting_moderation_approve(
+    *, posting: Posting, by, note: str = "", seen: datetime | None = None
+) -> Posting:
+    """Let a listing waiting for review (or hidden for it) go public. ``seen``: when the listing
+    the moderator's page showed was last changed; its employer may edit it while it waits."""
 
     note = " ".join(note.split()) or "Approved."
     company = Company.objects.select_for_update().get(pk=posting.company_id)
     if company.is_suspended:
         raise ModerationError(
             f"{company.name} is suspended: lift the suspension before approving its listings."
+        )
+    if (
+        seen is not None
+        and Posting.objects.select_for_update().filter(pk=posting.pk, modified_at__gt=seen).exists()
+    ):
+        raise ModerationError(
+            f"The employer changed “{posting.title}” after this page was shown: read it again "
+            "before approving."
         )
     try:
         posting = posting_approve(posting=posting, by=by)
