@@ -3,14 +3,16 @@ us send to it.
 
 The sign-up, password-reset, apply and alert forms take any address and email it. Counted per
 literal address, ``ann+1@…``, ``ann+2@…`` and ``A.nn@gmail.com`` would each get a cap of their own
-while landing in one inbox, so the caps count per mailbox: case folded, ``+tag`` dropped, and
-dots dropped where the provider ignores them (Gmail). Plumbing: every app may import it.
+while landing in one inbox, so the caps count per mailbox: case folded, quotes undone, ``+tag``
+dropped, and dots dropped where the provider ignores them (Gmail). Plumbing: every app may
+import it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 
 from django.core.cache import caches
 from django.utils.crypto import salted_hmac
@@ -32,6 +34,9 @@ def mailbox(email: str) -> str:
     # One spelling of an international domain: bücher.example is xn--bcher-kva.example.
     with contextlib.suppress(UnicodeError):
         domain = domain.encode("idna").decode("ascii")
+    if len(local) > 1 and local[0] == local[-1] == '"':
+        # A quoted local part (RFC 5321) is the same mailbox unquoted: "a\\nn"@ is ann@.
+        local = re.sub(r"\\(.)", r"\1", local[1:-1])
     local = local.split("+", 1)[0]
     if domain in DOTS_IGNORED:
         domain = DOTS_IGNORED[domain]

@@ -19,6 +19,10 @@ _PHONE = re.compile(r"^\+?[0-9 ().\-/]{5,39}$")
 _link_field = forms.URLField(assume_scheme="https", validators=[URLValidator(["http", "https"])])
 
 
+# Letters that show as blank space: the Hangul fillers.
+INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+
+
 def one_line(value: str, what: str) -> str:
     if not is_one_line(value):
         raise ValidationError(f"Your {what} must be a single line of text.", code="control")
@@ -81,7 +85,12 @@ class ApplicationForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     def clean_name(self) -> str:
-        return one_line(self.cleaned_data["name"], "name")
+        name = one_line(self.cleaned_data["name"], "name")
+        # Zero-width characters and blank-looking letters (U+3164, U+2800) are not whitespace to
+        # ``strip``: without a letter or digit, the employer would get an applicant with no name.
+        if not any(char.isalnum() and char not in INVISIBLE_LETTERS for char in name):
+            raise ValidationError("Type your name in letters, as on your CV.", code="invisible")
+        return name
 
     def clean_phone(self) -> str:
         phone = one_line(self.cleaned_data["phone"], "phone number")

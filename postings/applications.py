@@ -16,6 +16,7 @@ import logging
 import re
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -112,13 +113,19 @@ def _word_document(cv: UploadedFile) -> CVKind | None:
     try:
         with zipfile.ZipFile(cv) as archive:
             members = archive.infolist()
+            directory_at = getattr(archive, "start_dir", cv.size or 0)
     except (zipfile.BadZipFile, OSError, ValueError):
         return None
     finally:
         cv.seek(0)
     if not {"[Content_Types].xml", "word/document.xml"} <= {m.filename for m in members}:
         return None
-    problem = docx_unpack_problem(members, packed_bytes=cv.size or 0)
+    try:
+        problem = docx_unpack_problem(members, packed_bytes=cv.size or 0) or docx_inflate_problem(
+            cv, members, directory_at=directory_at
+        )
+    finally:
+        cv.seek(0)
     if problem:
         raise ValidationError(problem, code="docx_unpacks_too_large")
     return DOCX
@@ -141,8 +148,8 @@ def docx_unpack_problem(members: list[zipfile.ZipInfo], *, packed_bytes: int) ->
     """Why a DOCX with these zip members would unpack to far more than a CV ("" when it would
     not), read from the sizes its directory declares: nothing is unpacked to check.
 
-    (A zip may declare sizes smaller than its contents: readers that go by the directory, as
-    Python's does, stop at the declared size; Word takes such a file as damaged.)"""
+    (A zip may declare sizes smaller than its contents: ``docx_inflate_problem`` checks what it
+    really unpacks to.)"""
     if len(members) > DOCX_MAX_MEMBERS:
         return (
             f"This Word file holds {len(members):,} parts, far more than any CV "
@@ -165,6 +172,62 @@ def docx_unpack_problem(members: list[zipfile.ZipInfo], *, packed_bytes: int) ->
             f"{filesizeformat(packed_bytes)}: too large to be a CV. {_SAVE_AGAIN}"
         )
     return ""
+
+
+def docx_inflate_problem(cv, members: list[zipfile.ZipInfo], *, directory_at: int) -> str:
+    """Why a DOCX really unpacks to far more than a CV ("" when it does not), found by unpacking
+    it, up to ``DOCX_MAX_UNPACKED_BYTES`` and no further.
+
+    The sizes a zip's directory declares may lie: Python and Word stop at them, but readers that
+    stream the parts (the local headers and the data itself, as previewers and virus scanners
+    do) unpack all there is. So each part's data, up to the next part or the directory, is
+    inflated for real; a 2 MB file that would unpack to 2 GB costs some 50 MB of inflating."""
+    offsets = sorted({m.header_offset for m in members} | {directory_at})
+    unpacked = 0
+    for member in members:
+        cv.seek(member.header_offset)
+        header = cv.read(30)
+        if len(header) < 30 or header[:4] != b"PK\x03\x04":
+            return f"This Word file is damaged. {_SAVE_AGAIN}"
+        method, name_length, extra_length = (
+            int.from_bytes(header[8:10], "little"),
+            int.from_bytes(header[26:28], "little"),
+            int.from_bytes(header[28:30], "little"),
+        )
+        start = member.header_offset + 30 + name_length + extra_length
+        end = next((o for o in offsets if o > member.header_offset), directory_at)
+        if method == zipfile.ZIP_STORED:
+            unpacked += max(0, end - start)
+        elif method == zipfile.ZIP_DEFLATED:
+            unpacked += _inflated_size(cv, start, end, limit=DOCX_MAX_UNPACKED_BYTES - unpacked)
+        else:  # Word writes parts stored or deflated, nothing else
+            return f"This Word file is packed in a way Word does not use. {_SAVE_AGAIN}"
+        if unpacked > DOCX_MAX_UNPACKED_BYTES:
+            return (
+                f"This Word file unpacks to more than {filesizeformat(DOCX_MAX_UNPACKED_BYTES)} "
+                f"from {filesizeformat(cv.size or 0)}: too large to be a CV. {_SAVE_AGAIN}"
+            )
+    return ""
+
+
+def _inflated_size(cv, start: int, end: int, *, limit: int) -> int:
+    """How many bytes the deflated data from ``start`` to ``end`` inflates to, counting up to just
+    past ``limit``; damaged data counts as what it inflated to before the damage."""
+    inflater, size = zlib.decompressobj(-zlib.MAX_WBITS), 0
+    cv.seek(start)
+    remaining = max(0, end - start)
+    try:
+        while remaining and not inflater.eof and size <= limit:
+            data = cv.read(min(64 * 1024, remaining))
+            if not data:
+                break
+            remaining -= len(data)
+            while data and size <= limit:
+                size += len(inflater.decompress(data, limit - size + 1))
+                data = inflater.unconsumed_tail
+    except zlib.error:
+        pass
+    return size
 
 
 def clean_file_name(name: str, extension: str, fallback: str = "cv") -> str:

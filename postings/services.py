@@ -281,11 +281,17 @@ def posting_withdraw(*, posting: Posting, by) -> Posting:
 
 @transaction.atomic
 def company_verify(*, company: Company, by, now: datetime | None = None) -> list[Posting]:
-    """Mark a company verified: its waiting postings go live, and later ones publish at once."""
+    """Mark a company verified: its waiting postings go live, and later ones publish at once.
+
+    Listings hidden after they were public (``Posting.is_under_review``: by a moderator, the
+    safety net or a suspension) stay hidden: trusting the company answers nothing about why
+    they were hidden, and a moderator decides each."""
     company = Company.objects.select_for_update().get(pk=company.pk)
     company.is_verified = True
     company.save(update_fields=["is_verified"])
-    waiting = Posting.objects.filter(company=company, status=Posting.Status.PENDING_REVIEW)
+    waiting = Posting.objects.filter(
+        company=company, status=Posting.Status.PENDING_REVIEW, posted_at__isnull=True
+    )
     approved = [posting_approve(posting=posting, by=by, now=now) for posting in waiting]
     # Its waiting edits are its own words now, as later ones will be.
     for revision in PostingRevision.objects.pending().filter(posting__company=company):
@@ -400,6 +406,12 @@ def posting_extend_deadline(
 @transaction.atomic
 def posting_duplicate(*, posting: Posting, by) -> Posting:
     """A new draft with the same facts, no history and no deadline."""
+    if posting.is_under_review or posting.is_closed_by_moderator:
+        # A verified company's copy publishes at once: the moderator's decision, undone.
+        raise PostingActionError(
+            "A moderator took this listing down, so it cannot be copied; reply to their email "
+            "if it should be listed again."
+        )
     copy = Posting(
         company=posting.company,
         **{name: getattr(posting, name) for name in CANDIDATE_FIELDS if name != "deadline"},

@@ -91,6 +91,10 @@ def canonical_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"Not a web address: {url[:200]!r}")
+    try:  # what the fetch will make of it: httpx refuses hosts like 0177.0.0.1 or 256.1.1.1
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"Not a web address: {url[:200]!r} ({exc})") from exc
     query_keys = [kv.split("=", 1)[0] for kv in parts.query.split("&") if kv]
     unwanted = [k for k in query_keys if k.startswith("utm_") or k in TRACKING_PARAMS]
     if unwanted:
@@ -208,7 +212,9 @@ def board_refusal(host: str, port: int) -> str:
     """A source page on this board (SITE_URL) is not a source: "" for any other host."""
     site = urlsplit(settings.SITE_URL)
     site_port = site.port or (443 if site.scheme == "https" else 80)
-    if host.lower().strip("[]") == (site.hostname or "").lower() and port == site_port:
+    # "jobs.example.com." (a fully qualified name) is the same host as "jobs.example.com".
+    same_host = host.lower().strip("[]").rstrip(".") == (site.hostname or "").lower().rstrip(".")
+    if same_host and port == site_port:
         return "it is this board (SITE_URL)"
     return ""
 

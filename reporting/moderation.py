@@ -5,12 +5,15 @@ services.py, which writes the audit row."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.db.models import Case, Count, IntegerField, Min, Q, Value, When
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import DetailView, ListView
@@ -262,13 +265,26 @@ class ActionView(ModeratorRequiredMixin, View):
             messages.error(request, "Write a short note saying why: nothing was changed.")
             return HttpResponseRedirect(back)
         note = request.POST.get("note", "")
+        extra = self.action_kwargs(request, request.POST.get("action", ""))
         try:
-            result = service(target, by=request.user, note=note)
+            result = service(target, by=request.user, note=note, **extra)
         except services.ModerationError as error:
             messages.error(request, str(error))
         else:
             messages.success(request, done(result) if callable(done) else done)
         return HttpResponseRedirect(back)
+
+    def action_kwargs(self, request: HttpRequest, action: str) -> dict:
+        """What else this action's service takes from the form."""
+        return {}
+
+
+def _seen(request: HttpRequest) -> datetime | None:
+    """When what the moderator read was last changed, as the page they acted on showed it."""
+    try:
+        return parse_datetime(request.POST.get("seen", "")[:64])
+    except ValueError:  # well formed but no such moment (a 31st of February)
+        return None
 
 
 def _next(request: HttpRequest, default: str) -> str:
@@ -337,6 +353,9 @@ class PostingActionView(ActionView):
     def target(self, pk: int) -> Posting:
         return get_object_or_404(Posting.objects.select_related("company"), pk=pk)
 
+    def action_kwargs(self, request: HttpRequest, action: str) -> dict:
+        return {"seen": _seen(request)} if action == "approve" else {}
+
     def default_next(self, posting: Posting) -> str:
         return reverse("moderation:posting", args=[posting.pk])
 
@@ -357,6 +376,9 @@ class RevisionActionView(ActionView):
 
     def target(self, pk: int) -> PostingRevision:
         return get_object_or_404(PostingRevision.objects.select_related("posting__company"), pk=pk)
+
+    def action_kwargs(self, request: HttpRequest, action: str) -> dict:
+        return {"seen": _seen(request)} if action == "approve" else {}
 
     def default_next(self, revision: PostingRevision) -> str:
         return reverse("moderation:revisions")

@@ -3,11 +3,11 @@
 Counting reporters made the net a takedown button: three addresses in one /24 with one browser
 hid a verified company's live listing in under a second, and hid twenty listings in 1.6 s. So the
 reports are weighed as independent people, not counted as addresses: one network counts once, one
-browser reporting several listings within the hour counts once, a burst within a minute counts
-once, and reporters whose earlier reports moderators dismissed count half or nothing. A listing
-hides only when that weight reaches a threshold that rises with its age and audience, and never
-when its company is verified: then moderators are alerted instead, at once, as they are whenever
-the net trips at all.
+browser reporting several listings within the hour counts once (and so do visitors who each did,
+together), a burst within a minute counts once, and reporters whose earlier reports moderators
+dismissed count half or nothing. A listing hides only when that weight reaches a threshold that
+rises with its age and audience, and never when its company is verified: then moderators are
+alerted instead, at once, as they are whenever the net trips at all.
 """
 
 from __future__ import annotations
@@ -132,22 +132,24 @@ def counted_reports(posting: Posting, now: datetime) -> list[Report]:
     )
 
 
-def _campaign_agents(reports: list[Report]) -> set[str]:
-    """Browsers that reported CAMPAIGN_LISTINGS or more listings within the hour around their
-    report of this one."""
-    agents = {report.agent for report in reports if report.agent}
-    if not agents:
+def _campaigners(reports: list[Report], field: str) -> set[str]:
+    """The browsers (``field="agent"``) or visitors (``"reporter"``) that reported
+    CAMPAIGN_LISTINGS or more listings within the hour around their report of this one."""
+    keys = {getattr(report, field) for report in reports if getattr(report, field)}
+    if not keys:
         return set()
     first = min(report.created_at for report in reports) - CAMPAIGN_WINDOW
     last = max(report.created_at for report in reports) + CAMPAIGN_WINDOW
     rows = (
         Report.objects.filter(
-            agent__in=agents, reason__in=Report.DANGEROUS, created_at__range=(first, last)
+            **{f"{field}__in": keys},
+            reason__in=Report.DANGEROUS,
+            created_at__range=(first, last),
         )
-        .values("agent")
+        .values(field)
         .annotate(listings=Count("posting", distinct=True))
     )
-    return {row["agent"] for row in rows if row["listings"] >= CAMPAIGN_LISTINGS}
+    return {row[field] for row in rows if row["listings"] >= CAMPAIGN_LISTINGS}
 
 
 def _dismissed_counts(reports: list[Report], now: datetime) -> dict[str, int]:
@@ -177,7 +179,10 @@ def assess(*, posting: Posting, now: datetime | None = None) -> Assessment:
     if not reports:
         return Assessment(reporters=0, networks=0, weight=0, threshold=threshold)
     discounts = []
-    campaign = _campaign_agents(reports)
+    campaign = _campaigners(reports, "agent")
+    # A browser is easily changed, an address less so: visitors who each reported a string of
+    # listings within the hour count once together, however many networks they come from.
+    serial = _campaigners(reports, "reporter")
     dismissed = _dismissed_counts(reports, now)
 
     # Reports joined by a network or a campaign browser are one reporter (union-find on keys).
@@ -192,6 +197,8 @@ def assess(*, posting: Posting, now: datetime | None = None) -> Assessment:
         keys = [f"net:{report.network or report.reporter}"]
         if report.agent in campaign:
             keys.append(f"agent:{report.agent}")
+        if report.reporter in serial:
+            keys.append("serial")
         for key in keys[1:]:
             parent[root(key)] = root(keys[0])
     if networks < reporters:
@@ -199,6 +206,11 @@ def assess(*, posting: Posting, now: datetime | None = None) -> Assessment:
     if campaign:
         discounts.append(
             f"a browser that reported {CAMPAIGN_LISTINGS}+ listings within the hour counts once"
+        )
+    if len({report.reporter for report in reports if report.reporter in serial}) > 1:
+        discounts.append(
+            f"visitors who each reported {CAMPAIGN_LISTINGS}+ listings within the hour count "
+            "once together"
         )
 
     # Each reporter counts for its best report: 1, halved per dismissed report, at its earliest.

@@ -372,11 +372,28 @@ def posting_ask_correction(*, posting: Posting, by, note: str) -> Posting:
 
 
 @transaction.atomic
-def posting_moderation_approve(*, posting: Posting, by, note: str = "") -> Posting:
-    """Let a listing waiting for review (new, or hidden after reports) go live."""
+def posting_moderation_approve(
+    *, posting: Posting, by, note: str = "", seen: datetime | None = None
+) -> Posting:
+    """Let a listing waiting for review (or hidden for it) go public. ``seen``: when the listing
+    the moderator's page showed was last changed; its employer may edit it while it waits."""
+
+    def changed_since_seen() -> bool:
+        return (
+            seen is not None
+            and Posting.objects.select_for_update()
+            .filter(pk=posting.pk, modified_at__gt=seen)
+            .exists()
+        )
+
     return _approve(
         company_id=posting.company_id,
         what="listings",
+        changed_since_seen=changed_since_seen,
+        changed_message=(
+            f"The employer changed “{posting.title}” after this page was shown: read it again "
+            "before approving."
+        ),
         approve=lambda: posting_approve(posting=posting, by=by),
         by=by,
         note=" ".join(note.split()) or "Approved.",
@@ -384,14 +401,24 @@ def posting_moderation_approve(*, posting: Posting, by, note: str = "") -> Posti
 
 
 def _approve(
-    *, company_id: int, what: str, approve: Callable[[], Posting], by, note: str
+    *,
+    company_id: int,
+    what: str,
+    changed_since_seen: Callable[[], bool],
+    changed_message: str,
+    approve: Callable[[], Posting],
+    by,
+    note: str,
 ) -> Posting:
-    """Approve (a listing or an edit of one) unless its company is suspended, with an audit row."""
+    """Approve (a listing or an edit of one) unless its company is suspended or it changed since
+    the moderator read it, with an audit row."""
     company = Company.objects.select_for_update().get(pk=company_id)
     if company.is_suspended:
         raise ModerationError(
             f"{company.name} is suspended: lift the suspension before approving its {what}."
         )
+    if changed_since_seen():
+        raise ModerationError(changed_message)
     try:
         posting = approve()
     except PostingActionError as error:
@@ -430,12 +457,32 @@ REVISION_REJECTED = "Edit not approved: "
 
 
 @transaction.atomic
-def revision_moderation_approve(*, revision: PostingRevision, by, note: str = "") -> Posting:
-    """Let a pending edit of a listing go live (and open it again, when it asked to)."""
+def revision_moderation_approve(
+    *, revision: PostingRevision, by, note: str = "", seen: datetime | None = None
+) -> Posting:
+    """Let a pending edit of a listing go live (and open it again, when it asked to).
+
+    ``seen``: when the edit the moderator read was submitted. A later edit replaces the one
+    waiting in place, so approving it unread would let words no one reviewed go live."""
+
+    def changed_since_seen() -> bool:
+        if seen is None:
+            return False
+        submitted_at = (
+            PostingRevision.objects.select_for_update()
+            .values_list("submitted_at", flat=True)
+            .get(pk=revision.pk)
+        )
+        return bool(submitted_at and submitted_at > seen)
+
     note = " ".join(note.split()) or ("Reopened." if revision.reopen else "Approved.")
     return _approve(
         company_id=revision.posting.company_id,
         what="edits",
+        changed_since_seen=changed_since_seen,
+        changed_message=(
+            "The employer changed this edit after you opened it: read it again before approving."
+        ),
         approve=lambda: posting_revision_approve(revision=revision, by=by),
         by=by,
         note=f"{REVISION_APPROVED}{note}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from django import forms
 from django.core.cache import caches
 from django.test import override_settings
 
@@ -24,6 +25,9 @@ from jobboard.mailbox import email_allowed, mailbox
         ("ann@gmail.com.", "ann@gmail.com"),
         ("ann@bücher.example", "ann@xn--bcher-kva.example"),
         ("not-an-address", "not-an-address"),
+        ('"ann"@example.com', "ann@example.com"),  # quoted: the same mailbox
+        ('"a\\nn+x"@example.com', "ann@example.com"),  # a quoted pair is its character
+        ('"a.nn"@gmail.com', "ann@gmail.com"),
     ],
 )
 def test_an_address_is_counted_as_the_mailbox_it_reaches(address, expected):
@@ -38,6 +42,13 @@ def test_spellings_of_one_mailbox_share_its_daily_cap(caplog):
         "test email not sent: its mailbox had 2 today"
     ]
     assert "ann" not in caplog.text  # the address is not logged
+
+
+def test_quoted_spellings_the_email_field_accepts_share_the_mailboxs_cap():
+    field = forms.EmailField()
+    spellings = ['"ann"@example.com', '"a\\nn"@example.com', '"\\a\\nn"@example.com']
+    allowed = [email_allowed(kind="test", to=field.clean(a), per_day=1) for a in spellings]
+    assert allowed == [True, False, False]
 
 
 def test_each_kind_and_each_mailbox_has_a_cap_of_its_own():

@@ -418,10 +418,26 @@ def docx_with(document: bytes | None = None, *, unpacked_zeros: int = 0, **extra
     return out.getvalue()
 
 
+def declaring_small_sizes(content: bytes) -> bytes:
+    """The zip with every part declared 1,000 bytes unpacked, in its directory and its local
+    headers: readers that trust the declared sizes see a small file; its data is unchanged."""
+    data = bytearray(content)
+    for signature, size_at in ((b"PK\x01\x02", 24), (b"PK\x03\x04", 22)):
+        at = data.find(signature)
+        while at >= 0:
+            data[at + size_at : at + size_at + 4] = (1000).to_bytes(4, "little")
+            at = data.find(signature, at + 4)
+    return bytes(data)
+
+
 MB = 1024 * 1024
 DOCX_BOMBS = {  # built when a test asks: a few tenths of a second, not at every collection
     "64 MB of zeros in 64 KB": (lambda: docx_with(unpacked_zeros=64 * MB), "unpacks to 64.0"),
     "5 MB of zeros: 1000 to 1": (lambda: docx_with(unpacked_zeros=5 * MB), "unpacks to 5.0"),
+    "64 MB of zeros declared as 1 KB": (
+        lambda: declaring_small_sizes(docx_with(unpacked_zeros=64 * MB)),
+        "unpacks to more than 50.0 MB",
+    ),
     "1,001 parts": (
         lambda: docx_with(**{f"word__media__p{i}.xml": b"<p/>" for i in range(1001)}),
         "holds 1,004 parts",
@@ -599,6 +615,8 @@ def test_missing_fields_are_named_and_nothing_is_stored(
         ("name", "Ann\x85Bcc: everyone@example.com", "single line"),
         ("name", "Ann\x9b", "single line"),
         ("name", "Eve\u202eed.lap", "single line"),
+        ("name", "\u200b\u200c\ufeff", "letters"),  # only zero-width: an invisible applicant
+        ("name", "\u3164 \u2800", "letters"),  # a Hangul filler and a blank braille cell
         ("phone", "+381 64\u2028123 4567", "single line"),
         ("links", "javascript:alert(1)", "not a web address"),
         ("links", "\n".join(f"https://example.com/{i}" for i in range(6)), "at most 5 links"),

@@ -497,6 +497,15 @@ def test_the_import_command_says_why_an_inside_address_is_refused(db):
     )
 
 
+def test_the_import_command_refuses_an_address_httpx_cannot_fetch(db):
+    err = StringIO()
+    with pytest.raises(CommandError, match="1 of 1 addresses were not imported"):
+        call_command("import_jobs", "http://0177.0.0.1/jobs/1", stdout=StringIO(), stderr=err)
+    assert err.getvalue().startswith(
+        "not imported: http://0177.0.0.1/jobs/1: Not a web address: 'http://0177.0.0.1/jobs/1'"
+    )
+
+
 def test_the_import_task_does_not_retry_a_refused_address(db):
     result = tasks.import_source.apply(args=["http://10.0.0.7/jobs/1"]).get()
     assert result == "not imported: refused 10.0.0.7:80: 10.0.0.7 is a private address"

@@ -19,7 +19,7 @@ from postings.factories import (
     PublishedPostingFactory,
     VerifiedCompanyFactory,
 )
-from postings.models import Membership, Posting
+from postings.models import MODERATOR_CLOSED, Membership, Posting
 
 pytestmark = pytest.mark.django_db
 
@@ -494,6 +494,27 @@ def test_a_removed_posting_cannot_be_previewed_or_duplicated(employer_client, co
         employer_client.post(reverse("employer:posting_duplicate", args=[removed.pk])).status_code
         == 404
     )
+
+
+@pytest.mark.parametrize(
+    "taken_down",
+    [
+        {"status": Posting.Status.PENDING_REVIEW},  # hidden by a moderator after it was public
+        {"status": Posting.Status.CLOSED, "closed_reason": MODERATOR_CLOSED},
+    ],
+)
+def test_a_listing_a_moderator_took_down_cannot_be_copied_back_into_sight(
+    employer_client, company, taken_down
+):
+    # A verified company's copy would publish at once: the moderator's decision undone.
+    posting = PublishedPostingFactory(company=company, title="Easy money from home")
+    Posting.objects.filter(pk=posting.pk).update(**taken_down)
+    response = employer_client.post(
+        reverse("employer:posting_duplicate", args=[posting.pk]), follow=True
+    )
+    assert Posting.objects.filter(company=company).count() == 1
+    (message,) = [str(m) for m in response.context["messages"]]
+    assert "moderator" in message and "copied" in message
 
 
 def test_a_salary_without_a_currency_is_explained_once(employer_client):

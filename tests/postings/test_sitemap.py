@@ -286,6 +286,19 @@ def test_robots_disallow_rules_come_before_the_allow_so_first_match_readers_agre
         assert robots.can_fetch("AnyBot", ORIGIN + path), path
 
 
+def test_the_pages_only_wildcard_rules_disallow_say_noindex_themselves(client):
+    """urllib.robotparser (and crawlers like it) read "/jobs/*/apply/" literally and would fetch
+    and index the apply and report forms; the pages themselves tell every crawler not to."""
+    posting = PublishedPostingFactory(applies_on_board=True, apply_url="")
+    robots = RobotFileParser()
+    robots.parse(client.get(reverse("robots_txt")).content.decode().splitlines())
+    for name in ("postings:apply", "reporting:report"):
+        url = reverse(name, args=[posting.pk])
+        assert robots.can_fetch("AnyBot", ORIGIN + url)  # what such a reader makes of the rules
+        html = client.get(url).content.decode()
+        assert '<meta name="robots" content="noindex">' in html, url
+
+
 def test_robots_is_read_alike_by_a_longest_match_reader_with_wildcards(client):
     """Protego reads robots.txt as Google does: the longest matching rule wins, "*" matches
     anything."""

@@ -38,7 +38,17 @@ def test_every_spelling_of_a_source_page_has_one_canonical_url(spelling):
     assert sources.canonical_url(spelling) == "https://jobs.example.com/offer?id=7&lang=en"
 
 
-@pytest.mark.parametrize("bad", ["", "ftp://example.com/x", "javascript:alert(1)", "jobs/123"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "ftp://example.com/x",
+        "javascript:alert(1)",
+        "jobs/123",
+        "http://0177.0.0.1/job",  # octal 127.0.0.1: httpx will not fetch it
+        "http://256.1.1.1/job",
+    ],
+)
 def test_only_web_addresses_have_a_canonical_url(bad):
     with pytest.raises(ValueError, match="Not a web address"):
         sources.canonical_url(bad)
@@ -432,6 +442,17 @@ def test_a_redirect_to_the_board_itself_is_refused(source_server, settings):
     url = source_server.redirect("/job", f"{settings.SITE_URL}/moderation/", code=302)
     with pytest.raises(sources.SourceRefused, match=r"jobs\.example\.com:443: it is this board"):
         sources.fetch(url)
+
+
+def test_the_board_under_its_fully_qualified_name_is_still_the_board(
+    source_server, settings, monkeypatch
+):
+    settings.SITE_URL = f"http://jobs.example.com:{source_server.port}"
+    resolving(monkeypatch, {"jobs.example.com.": ["127.0.0.1"]})  # the board, here
+    source_server.json_ld_page("/moderation/", job_posting(title="Moderation"))
+    with pytest.raises(sources.SourceRefused, match=r"jobs\.example\.com\.:\d+: it is this board"):
+        sources.fetch(f"http://jobs.example.com.:{source_server.port}/moderation/")
+    assert source_server.requests() == []
 
 
 def test_a_refused_fetch_is_logged(caplog):

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.factories import EmployerFactory, VerifiedUserFactory
+from postings import services as posting_services
 from postings.factories import CompanyFactory, PendingReviewPostingFactory, PublishedPostingFactory
 from postings.models import Posting
 from reporting import services
@@ -491,6 +492,27 @@ def test_approving_makes_the_posting_public_and_logs_it(mod_client, moderator):
     assert waiting.status == Posting.Status.PUBLISHED and waiting.posted_at
     log = ModerationAction.objects.get()
     assert (log.kind, log.actor, log.posting) == ("approve", moderator, waiting)
+
+
+@pytest.mark.parametrize("queue", ["approvals", "hidden"])
+def test_a_listing_edited_after_its_queue_was_shown_is_not_approved_unread(
+    mod_client, moderator, queue
+):
+    posting = PublishedPostingFactory(title="Harbour Pilot")
+    employer = EmployerFactory(company=posting.company)
+    if queue == "hidden":
+        services.posting_hide(posting=posting, by=moderator, note="Checking.")
+    else:
+        Posting.objects.filter(pk=posting.pk).update(status="pending_review", posted_at=None)
+    html = mod_client.get(reverse(f"moderation:{queue}")).content.decode()
+    seen = re.search(r'name="seen" value="([^"]+)"', html)[1]
+    edited = Posting.objects.get(pk=posting.pk)  # the employer rewords it meanwhile
+    edited.title = "Send a deposit to start"
+    posting_services.posting_save(posting=edited, by=employer.user)
+    url = reverse("moderation:posting_act", args=[posting.pk])
+    response = act(mod_client, url, action="approve", seen=seen)
+    assert "changed “Send a deposit to start” after this page was shown" in messages_of(response)[0]
+    assert Posting.objects.get(pk=posting.pk).status == Posting.Status.PENDING_REVIEW
 
 
 def test_approving_twice_says_it_is_no_longer_waiting(mod_client, moderator):

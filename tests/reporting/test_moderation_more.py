@@ -286,6 +286,19 @@ def test_a_suspended_companys_listings_cannot_be_approved_or_verified(moderator)
     assert Posting.objects.get(pk=waiting.pk).status == Posting.Status.PENDING_REVIEW
 
 
+def test_verifying_a_company_leaves_the_listings_hidden_for_review_hidden(moderator, posting):
+    # Hidden after it was public (by a moderator here; the safety net and a lifted suspension
+    # leave the same state): verifying the company answers nothing about what it was hidden for.
+    assert not posting.company.is_verified
+    new = PendingReviewPostingFactory(company=posting.company)  # never public: goes live
+    services.posting_hide(posting=posting, by=moderator, note="Reported as a scam.")
+    approved = services.company_moderation_verify(company=posting.company, by=moderator)
+    assert [p.pk for p in approved] == [new.pk]
+    assert Posting.objects.get(pk=new.pk).status == Posting.Status.PUBLISHED
+    hidden = Posting.objects.get(pk=posting.pk)
+    assert hidden.status == Posting.Status.PENDING_REVIEW and hidden.is_under_review
+
+
 def test_lifting_the_suspension_leaves_the_listings_waiting(mod_client, moderator, posting):
     company = posting.company
     services.company_suspend(company=company, by=moderator, note="Scam.")

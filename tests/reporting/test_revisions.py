@@ -3,6 +3,8 @@ and what approving and rejecting do."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth.models import Group
 from django.core import mail
@@ -108,6 +110,29 @@ def test_approving_puts_the_edit_live_and_logs_it(mod_client, revision, moderato
     assert action.kind == ModerationAction.Kind.APPROVE and action.actor == moderator
     assert action.note.startswith("Edit approved")
     assert not mod_client.get(reverse("moderation:revisions")).context["revisions"]
+
+
+def approve_form(mod_client, revision) -> dict:
+    """The approve button's form, as the edit's page renders it."""
+    html = mod_client.get(reverse("moderation:revision", args=[revision.pk])).content.decode()
+    seen = re.search(r'name="seen" value="([^"]+)"', html)[1]
+    return {**APPROVE, "seen": seen}
+
+
+def test_an_edit_changed_after_the_moderator_opened_it_is_not_approved_unread(
+    mod_client, revision, employer
+):
+    form = approve_form(mod_client, revision)  # the moderator reads "Harbour Master" ...
+    posting = Posting.objects.get(pk=revision.posting_id)
+    posting.title = "Send a deposit to start"  # ... the employer swaps the edit waiting ...
+    posting_services.posting_save(posting=posting, by=employer.user)
+    url = reverse("moderation:revision_act", args=[revision.pk])
+    response = mod_client.post(url, form, follow=True)  # ... and the moderator approves
+    assert "changed this edit after you opened it" in response.content.decode()
+    assert Posting.objects.get(pk=revision.posting_id).title == "Harbour Pilot"
+    assert PostingRevision.objects.get(pk=revision.pk).state == PostingRevision.State.PENDING
+    mod_client.post(url, approve_form(mod_client, revision))  # read again, then approved
+    assert Posting.objects.get(pk=revision.posting_id).title == "Send a deposit to start"
 
 
 def test_rejecting_needs_a_note_then_tells_the_employer(

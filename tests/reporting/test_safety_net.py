@@ -104,6 +104,30 @@ def test_three_addresses_in_one_network_reporting_twenty_listings_hide_none(
     assert len(mail.outbox) == 1 and mail.outbox[0].body.count("still up") == 20
 
 
+def test_three_networks_reporting_twenty_listings_with_new_browsers_and_pauses_hide_none(
+    moderator, django_capture_on_commit_callbacks
+):
+    # The same attack from three networks, each report with a browser version of its own and
+    # the reports of each listing spread past the burst window: three serial reporters.
+    company = CompanyFactory()
+    listings = [new_listing(company=company) for _ in range(20)]
+    addresses = (("203.0.113.7", 50), ("198.51.100.8", 30), ("192.0.2.9", 10))
+    with django_capture_on_commit_callbacks(execute=True):
+        for n, posting in enumerate(listings):
+            for m, (address, minutes_ago) in enumerate(addresses):
+                user_agent = CHROME.replace("131.0", f"131.{n}.{m}")
+                assert report_from(posting, address, user_agent) == 200
+                move_back(minutes_ago)
+    assert Report.objects.count() == 60
+    # The first two listings were reported before any of the three had a string of reports (as
+    # three genuine visitors might report them); from the third on they count once together.
+    assert [is_public(posting) for posting in listings] == [False] * 2 + [True] * 18
+    assert ModerationAction.objects.filter(kind="auto_hide").count() == 2
+    assessment = safety_net.assess(posting=listings[-1])
+    assert (assessment.reporters, assessment.networks, assessment.weight) == (3, 3, 1)
+    assert "visitors who each reported 3+ listings within the hour" in assessment.summary()
+
+
 def test_one_browser_reporting_many_listings_from_many_networks_counts_once():
     company = CompanyFactory()
     listings = [new_listing(company=company) for _ in range(3)]
