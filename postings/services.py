@@ -58,8 +58,9 @@ def _candidate_view(posting: Posting) -> tuple:
     return tuple(str(getattr(posting, name)) for name in CANDIDATE_FIELDS)
 
 
-# What a moderator approved when letting an unverified company's listing go live.
-REVIEWED_FIELDS = ("title", "description", "apply_url", "applies_on_board")
+# What a moderator approved when letting an unverified company's listing go live: its words,
+# free-text places included (a "city" can carry a scam's text as well as a title can).
+REVIEWED_FIELDS = ("title", "description", "city", "region", "apply_url", "applies_on_board")
 
 
 def _reviewed_view(posting: Posting) -> tuple:

@@ -126,19 +126,29 @@ def test_a_second_edit_while_one_waits_replaces_it(employer_client, live):
 
 def test_an_edit_back_to_the_approved_words_withdraws_the_one_waiting(employer_client, live):
     post_edit(employer_client, live, title="Harbour Master")
-    post_edit(employer_client, live, title="Harbour Pilot", region="North")
+    post_edit(employer_client, live, title="Harbour Pilot", workplace="remote")
 
     revision = PostingRevision.objects.get(posting=live)
     assert revision.state == PostingRevision.State.WITHDRAWN
     live.refresh_from_db()
-    assert live.title == "Harbour Pilot" and live.region == "North"
+    assert live.title == "Harbour Pilot" and live.workplace == "remote"
 
 
 def test_a_change_that_keeps_the_wording_applies_at_once(employer, live):
-    live.region = "Elsewhere"
+    live.salary_min, live.salary_max = 50000, 60000
+    live.salary_currency, live.salary_period = "EUR", "year"
     saved = services.posting_save(posting=live, by=employer.user)
-    assert saved.region == "Elsewhere" and saved.is_open
+    assert saved.salary_min == 50000 and saved.is_open
     assert not PostingRevision.objects.exists()
+
+
+@pytest.mark.parametrize("field", ["city", "region"])
+def test_a_new_free_text_place_waits_for_review_like_new_words(employer, live, field):
+    setattr(live, field, "Call +1 555 0100 to pay your training fee")
+    services.posting_save(posting=live, by=employer.user)
+    live.refresh_from_db()
+    assert getattr(live, field) != "Call +1 555 0100 to pay your training fee"
+    assert PostingRevision.objects.pending().get(posting=live).values[field].startswith("Call")
 
 
 def test_a_verified_companys_edit_applies_at_once(employer, live):
