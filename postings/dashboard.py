@@ -252,6 +252,11 @@ class ExtendDeadlineView(PostingActionView):
         posting = services.posting_extend_deadline(
             posting=posting, by=request.user, deadline=data["deadline"]
         )
+        if posting.state == "expired":
+            return (
+                f"“{posting.title}” is waiting for review before it opens again: until a "
+                "moderator approves it, it stays public as closed."
+            )
         return f"“{posting.title}” now closes on {posting.deadline:%b %-d, %Y}."
 
 

@@ -86,6 +86,16 @@ def posting_save(*, posting: Posting, by, now: datetime | None = None) -> Postin
         return posting
     current = Posting.objects.select_for_update().select_related("company").get(pk=posting.pk)
     pending = PostingRevision.objects.pending().select_for_update().filter(posting=current).first()
+    brings_back = current.state == "expired" and posting.deadline and posting.deadline > now
+    if brings_back and not current.company.is_verified:
+        # A later deadline brings an expired listing back: a reopen, which waits for a moderator
+        # here, with the rest of the edit.
+        edited = Posting.objects.select_related("company").get(pk=current.pk)
+        _apply_edit(edited, posting, now)
+        edited.deadline = current.deadline  # _reopen checks, then sets the new one
+        _reopen(edited, deadline=posting.deadline, now=now)
+        posting_revision_submit(posting=current, edited=edited, by=by, reopen=True, now=now)
+        return current
     if _needs_review(current) and _reviewed_view(current) != _reviewed_view(posting):
         # The employer's form starts from the edit waiting, so the next one replaces it whole.
         posting_revision_submit(posting=current, edited=posting, by=by, now=now)
@@ -380,11 +390,14 @@ def posting_extend_deadline(
     *, posting: Posting, by, deadline: datetime, now: datetime | None = None
 ) -> Posting:
     now = now or timezone.now()
-    posting = Posting.objects.select_for_update().get(pk=posting.pk)
+    posting = Posting.objects.select_for_update().select_related("company").get(pk=posting.pk)
     if deadline <= now:
         raise PostingActionError("The new deadline must be in the future.")
     if posting.deadline and deadline <= posting.deadline:
         raise PostingActionError("Choose a deadline later than the current one.")
+    if posting.state == "expired" and not posting.company.is_verified:
+        # Bringing an expired listing back is a reopen, which waits for a moderator here.
+        return posting_reopen(posting=posting, by=by, deadline=deadline, now=now)
     if posting.status not in (Posting.Status.DRAFT, Posting.Status.PENDING_REVIEW) and not (
         posting.is_open or posting.state == "expired"
     ):

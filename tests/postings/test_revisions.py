@@ -13,6 +13,7 @@ from accounts.factories import EmployerFactory, VerifiedUserFactory
 from postings import services
 from postings.factories import (
     ClosedPostingFactory,
+    ExpiredPostingFactory,
     PendingReviewPostingFactory,
     PublishedPostingFactory,
 )
@@ -373,3 +374,23 @@ def test_another_companys_edit_cannot_be_discarded(client, employer, live):
     response = client.post(reverse("employer:posting_withdraw_edit", args=[live.pk]))
     assert response.status_code == 404
     assert PostingRevision.objects.get(posting=live).state == PostingRevision.State.PENDING
+
+
+@pytest.mark.parametrize("how", ["extend", "edit"])
+def test_bringing_an_expired_listing_back_by_its_deadline_waits_for_review_like_a_reopen(
+    employer, how
+):
+    posting = ExpiredPostingFactory(company=employer.company, title="Harbour Pilot")
+    later = timezone.now() + timedelta(days=20)
+    if how == "extend":
+        services.posting_extend_deadline(posting=posting, by=employer.user, deadline=later)
+    else:
+        posting.deadline = later
+        services.posting_save(posting=posting, by=employer.user)
+    posting.refresh_from_db()
+    assert posting.state == "expired" and not posting.is_open
+    revision = PostingRevision.objects.pending().get(posting=posting)
+    assert revision.reopen
+    services.posting_revision_approve(revision=revision, by=employer.user)
+    posting.refresh_from_db()
+    assert posting.is_open and abs(posting.deadline - later) < timedelta(seconds=1)
