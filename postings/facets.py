@@ -9,10 +9,10 @@ table for every combination of filters: seconds at a million listings. Instead:
   of open or ended, age (a day, a week, a month, older), country, city, region, workplace,
   employment type, seniority, practice area and company type. The counts for any combination of
   those filters (the place filter's names of a city, a region or a country among them)
-  are sums over the cells (numpy, a few milliseconds: each process indexes the snapshot's cells
-  by each dimension's value, so a sum reads the cells of the narrowest filter, not every cell),
-  so they and the list's count are at most
-  ``FACET_CACHE_SECONDS`` old, as the panel says. Beat refreshes it
+  are sums over the cells (numpy, a millisecond or two: each process indexes the snapshot's
+  cells by each dimension's value, so a sum reads the cells of the narrowest filter rather
+  than every cell), so they and the list's count are at most ``FACET_CACHE_SECONDS`` old, as
+  the panel says. Beat refreshes it
   (``postings.tasks.refresh_facet_counts``); without beat, the first request after it has gone
   stale does, while the others keep using the previous one.
 - **Other filters** (keywords, company, salary; a place spelled with letters beyond ASCII, whose
