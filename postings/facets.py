@@ -9,8 +9,10 @@ table for every combination of filters: seconds at a million listings. Instead:
   of open or ended, age (a day, a week, a month, older), country, city, region, workplace,
   employment type, seniority, practice area and company type. The counts for any combination of
   those filters (the place filter's names of a city, a region or a country among them)
-  are sums over the cells (numpy, a few milliseconds), so they and the list's count are at most
-  ``FACET_CACHE_SECONDS`` old, as the panel says. Beat refreshes it
+  are sums over the cells (numpy, a millisecond or two: each process indexes the snapshot's
+  cells by each dimension's value, so a sum reads the cells of the narrowest filter rather
+  than every cell), so they and the list's count are at most ``FACET_CACHE_SECONDS`` old, as
+  the panel says. Beat refreshes it
   (``postings.tasks.refresh_facet_counts``); without beat, the first request after it has gone
   stale does, while the others keep using the previous one.
 - **Other filters** (keywords, company, salary; a place spelled with letters beyond ASCII, whose
@@ -81,61 +83,121 @@ class Cube:
     def age(self) -> float:
         return time.time() - self.counted_at
 
-    def _mask(self, filters: dict[str, object], skip: str = "") -> np.ndarray:
-        mask = np.ones(len(self.counts), dtype=bool)
+    def __getstate__(self) -> dict:
+        # The indexes are rebuilt by each process that uses the snapshot, not shipped with it.
+        return {k: v for k, v in self.__dict__.items() if k != "_indexes"}
+
+    def _index(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The cells ordered by this dimension's code, and where each code's run starts: the
+        cells holding code ``c`` are ``order[starts[c]:starts[c + 1]]``, found without a scan."""
+        indexes = self.__dict__.setdefault("_indexes", {})  # frozen: kept beside the fields
+        if name not in indexes:
+            column = self.columns[name]
+            order = np.argsort(column, kind="stable").astype(np.int32)
+            starts = np.zeros(int(column.max(initial=0)) + 2, dtype=np.int64)
+            np.cumsum(np.bincount(column, minlength=len(starts) - 1), out=starts[1:])
+            indexes[name] = (order, starts)
+        return indexes[name]
+
+    def _conditions(self, filters: dict[str, object], skip: str = "") -> list[Condition]:
+        """The filters as conditions on the cells, each met when any of its (dimension, codes)
+        holds; all of them must be met."""
+        conditions: list[Condition] = []
         if not filters.get("include_closed"):
-            mask &= self.columns["open"] == 1
+            conditions.append([("open", [1])])
         for name, value in filters.items():
             if name == skip or name == "include_closed":
                 continue
             if name == "location":
-                for part in location_parts(str(value)):
-                    mask &= self._place_mask(part)
-                continue
-            column = self.columns[name]
-            if name == "posted":
-                mask &= column <= _BUCKET_OF_CHOICE[str(value)]
+                conditions.extend(self._place(part) for part in location_parts(str(value)))
+            elif name == "posted":
+                conditions.append([("posted", list(range(_BUCKET_OF_CHOICE[str(value)] + 1)))])
             elif name == "country":
                 code = str(value)
-                if code not in self.countries:
-                    return np.zeros(len(self.counts), dtype=bool)
-                mask &= column == self.countries.index(code)
+                known = code in self.countries
+                conditions.append([("country", [self.countries.index(code)] if known else [])])
             else:
-                mask &= np.isin(column, [_code(name, v) for v in value])  # type: ignore[union-attr]
-        return mask
+                conditions.append([(name, [_code(name, v) for v in value])])  # type: ignore[union-attr]
+        return conditions
 
-    def _place_mask(self, part: str) -> np.ndarray:
+    def _place(self, part: str) -> Condition:
         """The cells whose city or region is this name (as ``iexact``), or whose country it
         names (as ``filters.country_codes``)."""
         spellings = self.places.get(part.upper(), [])
-        mask = np.isin(self.columns["city"], spellings) | np.isin(self.columns["region"], spellings)
         countries = [self.countries.index(c) for c in country_codes(part) if c in self.countries]
-        if countries:
-            mask |= np.isin(self.columns["country"], countries)
-        return mask
+        return [("city", spellings), ("region", spellings), ("country", countries)]
+
+    def _cells_of(self, condition: Condition) -> np.ndarray:
+        """The cells meeting a condition, each once, read from the indexes."""
+        found: list[np.ndarray] = []
+        for i, (name, codes) in enumerate(condition):
+            order, starts = self._index(name)
+            runs = [order[starts[c] : starts[c + 1]] for c in codes if c + 1 < len(starts)]
+            cells = np.concatenate(runs) if runs else np.empty(0, dtype=np.int32)
+            if i:  # not those an earlier alternative already found
+                cells = cells[~self._meets(condition[:i], cells)]
+            found.append(cells)
+        return np.concatenate(found) if found else np.empty(0, dtype=np.int32)
+
+    def _meets(self, condition: Condition, cells: np.ndarray) -> np.ndarray:
+        """Which of these cells meet the condition: a table lookup per cell, no scan."""
+        met = np.zeros(len(cells), dtype=bool)
+        for name, codes in condition:
+            _order, starts = self._index(name)
+            wanted = np.zeros(len(starts), dtype=bool)  # one entry per code, and one spare
+            wanted[[c for c in codes if c + 1 < len(starts)]] = True
+            met |= wanted[self.columns[name][cells]]
+        return met
+
+    def _size(self, condition: Condition) -> int:
+        size = 0
+        for name, codes in condition:
+            _order, starts = self._index(name)
+            size += sum(int(starts[c + 1] - starts[c]) for c in codes if c + 1 < len(starts))
+        return size
+
+    def _matching(self, conditions: list[Condition]) -> np.ndarray | slice:
+        """The cells meeting every condition: those of the narrowest one, kept when they meet
+        the others. Work in proportion to the narrowest condition's cells, not the snapshot's."""
+        if not conditions:
+            return slice(None)
+        narrowest = min(conditions, key=self._size)
+        cells = self._cells_of(narrowest)
+        for condition in conditions:
+            if condition is not narrowest:
+                cells = cells[self._meets(condition, cells)]
+        return cells
 
     def total(self, filters: dict[str, object]) -> int:
-        return int(self.counts[self._mask(filters)].sum())
+        return int(self.counts[self._matching(self._conditions(filters))].sum())
 
     def facet_counts(self, filters: dict[str, object]) -> dict[str, dict[str, int]]:
         """Per choice list, per choice: the jobs matching it and every other filter."""
+        # The lists whose own filter is off share one set of cells: found once.
+        found: dict[bool, tuple[np.ndarray | slice, np.ndarray]] = {}
+
+        def sums(name: str, minlength: int) -> np.ndarray:
+            shared = name not in filters
+            if not shared or shared not in found:
+                cells = self._matching(self._conditions(filters, skip=name))
+                found[shared] = (cells, self.counts[cells])
+            cells, counts = found[shared]
+            return np.bincount(self.columns[name][cells], weights=counts, minlength=minlength)
+
         result: dict[str, dict[str, int]] = {}
         for name, _column, choices in FACETS:
-            mask = self._mask(filters, skip=name)
-            sums = np.bincount(
-                self.columns[name][mask], weights=self.counts[mask], minlength=UNKNOWN + 1
-            )
-            result[name] = {value: int(sums[i]) for i, (value, _l) in enumerate(choices)}
-        mask = self._mask(filters, skip="posted")
-        per_bucket = np.bincount(
-            self.columns["posted"][mask], weights=self.counts[mask], minlength=len(_WINDOWS) + 1
-        )
+            per_code = sums(name, UNKNOWN + 1)
+            result[name] = {value: int(per_code[i]) for i, (value, _l) in enumerate(choices)}
+        per_bucket = sums("posted", len(_WINDOWS) + 1)
         result["posted"] = {
             value: int(per_bucket[: bucket + 1].sum())
             for value, bucket in _BUCKET_OF_CHOICE.items()
         }
         return result
 
+
+# A condition on the cells: met when any of its dimensions holds one of its codes.
+Condition = list[tuple[str, list[int]]]
 
 _CODES: dict[str, dict[str, int]] = {
     name: {value: i for i, (value, _label) in enumerate(choices)} for name, _c, choices in FACETS

@@ -5,12 +5,16 @@ from __future__ import annotations
 import io
 import re
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
+from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.staticfiles import finders
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.http import QueryDict
+from django.test.signals import template_rendered
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -26,6 +30,7 @@ from postings.factories import (
     PublishedPostingFactory,
     RemovedPostingFactory,
 )
+from postings.filters import PostingFilter
 from postings.forms import end_of_day
 from postings.models import Posting
 
@@ -203,6 +208,41 @@ def test_each_bad_parameter_is_named_in_a_clear_message(client, params, message)
     notices = " ".join(response.context["jobs"].notices)
     assert message in notices
     assert message in response.content.decode().replace("&quot;", '"').replace("&#x27;", "'")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"country": ""}, {"country": "DE"}, {"country": "AX"}, {"country": "de"},
+     {"country": "XX"}, {"country": '"><script>'}, {"country": "FR", "workplace": "remote"}],
+    ids=lambda p: repr(p)[:40],
+)  # fmt: skip
+def test_the_country_select_is_the_html_djangos_select_gives(client, params):
+    PublishedPostingFactory(country="DE")
+    page = client.get(LIST_URL, params).content.decode()
+
+    filterset = PostingFilter(QueryDict(urlencode(params)), queryset=Posting.objects.none())
+    field = filterset.form.fields["country"]
+    field.widget = forms.Select(choices=field.choices)  # rendered by Django's own templates
+    expected = str(filterset.form["country"])
+
+    assert expected.count("<option") == 250
+    assert expected in page
+
+
+def test_the_country_options_are_rendered_once_not_on_every_page(client):
+    client.get(LIST_URL, {"country": "DE"})
+    rendered = []
+
+    def note(sender, template, **kwargs):
+        rendered.append(template.name)
+
+    template_rendered.connect(note)
+    try:
+        page = client.get(LIST_URL, {"country": "FR"}).content.decode()
+    finally:
+        template_rendered.disconnect(note)
+    assert '<option value="FR" selected>France</option>' in page
+    assert "django/forms/widgets/select_option.html" not in rendered
 
 
 def test_list_page_query_count_does_not_grow_with_the_data(client, django_assert_max_num_queries):
