@@ -2,7 +2,8 @@
 
 Every page any test opens runs under the site's Content-Security-Policy (enforced, as in
 production) and reports each violation; a test fails on any, on a console complaint about the
-Permissions-Policy header, and on a missing favicon (``WatchedBrowser``).
+Permissions-Policy header, and on a missing favicon (``WatchedBrowser``). Each journey also
+runs axe-core on every page it visits (``check_accessibility``).
 """
 
 import contextlib
@@ -10,6 +11,7 @@ import os
 import shutil
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 
 # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still
 # synchronous, so Django's guard against ORM use inside a running loop does not apply here.
@@ -72,6 +74,38 @@ def flush(context) -> None:
         # A page closed or navigating away has nothing more to say.
         with contextlib.suppress(Exception):
             page.evaluate("0")
+
+
+# The WCAG 2.0 and 2.1 level A and AA rules; "best-practice" rules are advice, not a failure.
+AXE_OPTIONS = {
+    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+    "resultTypes": ["violations"],
+}
+FAILING_IMPACTS = {"serious", "critical"}
+axe = Axe()
+
+
+def check_accessibility(page) -> None:
+    """Fail the test on any serious or critical WCAG A/AA violation axe-core finds on ``page``
+    as it stands, naming each rule, its help text and the elements.
+
+    axe goes in with ``page.evaluate``, which the page's Content-Security-Policy does not govern
+    (a ``<script>`` tag with axe's source would be blocked by ``script-src 'self'``): so the check
+    runs in the very page the journey is on, logged in or not, and neither the site's policy nor
+    the violation watch (``watch``) is loosened for it. It needs a page with JavaScript on: in a
+    context without it, ``evaluate`` never returns."""
+    page.wait_for_load_state()
+    results = axe.run(page, options=AXE_OPTIONS)
+    failures = [
+        violation
+        for violation in results.response["violations"]
+        if violation["impact"] in FAILING_IMPACTS
+    ]
+    lines = []
+    for violation in failures:
+        lines.append(f"{violation['id']} ({violation['impact']}): {violation['help']}")
+        lines.extend(f"    {' '.join(map(str, node['target']))}" for node in violation["nodes"])
+    assert not failures, f"accessibility on {page.url}:\n" + "\n".join(lines)
 
 
 class WatchedBrowser:

@@ -13,6 +13,7 @@ from alerts.models import SavedSearch
 from jobboard.celery import app as celery_app
 from postings.factories import PublishedPostingFactory
 from tests.alerts.conftest import links_in
+from tests.e2e.conftest import check_accessibility
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -30,17 +31,21 @@ def test_a_candidate_subscribes_confirms_gets_an_alert_and_unsubscribes(page, ma
     page.goto("/jobs/?workplace=remote")
     box = page.locator(".alert-box")
     expect(box.get_by_role("heading")).to_have_text("Email me new jobs like these")
+    check_accessibility(page)
     box.get_by_label("Your email").fill("ann@example.com")
     box.get_by_label("Weekly").check()
     box.get_by_role("button", name="Email me").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
     expect(page.get_by_role("status")).to_contain_text("Remote")
+    check_accessibility(page)
 
     [confirmation] = mail.outbox
     [link] = links_in(confirmation.body, "/alerts/confirm/")
     page.goto(link)
+    check_accessibility(page)
     page.get_by_role("button", name="Confirm").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Your job alert is on")
+    check_accessibility(page)
     search = SavedSearch.objects.get()
     assert search.is_active and search.frequency == "weekly" and search.query == "workplace=remote"
 
@@ -61,8 +66,10 @@ def test_a_candidate_subscribes_confirms_gets_an_alert_and_unsubscribes(page, ma
 
     [unsubscribe] = links_in(alert.body, "/alerts/unsubscribe/")
     page.goto(unsubscribe)
+    check_accessibility(page)
     page.get_by_role("button", name="Unsubscribe").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("You are unsubscribed")
+    check_accessibility(page)
     search.refresh_from_db()
     assert not search.is_active
 
@@ -72,5 +79,6 @@ def test_the_alert_box_fits_a_phone(phone):
     box = phone.locator(".alert-box")
     box.scroll_into_view_if_needed()
     expect(box.get_by_label("Your email")).to_be_visible()
+    check_accessibility(phone)
     width = box.evaluate("el => el.scrollWidth <= el.clientWidth")
     assert width, "the alert box overflows a 390 px screen"

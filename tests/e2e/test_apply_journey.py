@@ -14,6 +14,7 @@ from jobboard.celery import app as celery_app
 from postings.application_factories import pdf_bytes
 from postings.factories import CompanyFactory, PublishedPostingFactory
 from postings.models import Application, Posting
+from tests.e2e.conftest import check_accessibility
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -80,8 +81,10 @@ def test_candidate_applies_with_a_pdf_and_the_employer_sees_and_downloads_it(
     # The candidate opens the listing and follows Apply: a form, here, no account needed.
     page.goto(posting.get_absolute_url())
     expect(page.locator("[data-stat=applicants]")).to_have_text("0 applicants")
+    check_accessibility(page)
     page.get_by_role("link", name="Apply for this job").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Apply for Senior Search Engineer")
+    check_accessibility(page)
 
     page.get_by_label("Full name").fill("Ann Example")
     page.get_by_label("Email").fill("Ann@Example.com")
@@ -96,6 +99,7 @@ def test_candidate_applies_with_a_pdf_and_the_employer_sees_and_downloads_it(
     page.get_by_role("button", name="Send application").click()
     expect(page.locator("#id_cv_error")).to_contain_text("must be a PDF or a Word (.docx)")
     expect(page.get_by_text("please choose it again")).to_be_visible()
+    check_accessibility(page)
     expect(page.get_by_label("Full name")).to_have_value("Ann Example")
     expect(page.get_by_label("Cover note")).to_have_value(
         "I have built search systems for eight years."
@@ -108,6 +112,7 @@ def test_candidate_applies_with_a_pdf_and_the_employer_sees_and_downloads_it(
     expect(page.get_by_role("heading", level=1)).to_contain_text(
         "Thank you, Ann Example: your application was sent"
     )
+    check_accessibility(page)
     expect(page.get_by_text("ann@example.com")).to_be_visible()
     assert sorted(m.to[0] for m in mail.outbox) == ["ann@example.com", "hiring@acme.example"]
 
@@ -124,6 +129,7 @@ def test_candidate_applies_with_a_pdf_and_the_employer_sees_and_downloads_it(
     expect(employer.get_by_role("heading", level=1)).to_have_text(
         "Applicants for Senior Search Engineer"
     )
+    check_accessibility(employer)
     row = employer.get_by_role("row", name="Ann Example")
     expect(row).to_contain_text("ann@example.com")
     expect(row).to_contain_text("+381 64 123 4567")
@@ -142,6 +148,7 @@ def test_candidate_applies_with_a_pdf_and_the_employer_sees_and_downloads_it(
     expect(employer.get_by_role("row", name="Ann Example")).to_be_visible()
     filters.get_by_role("link", name="New").click()
     expect(employer.get_by_text("No applicants marked “new”")).to_be_visible()
+    check_accessibility(employer)
     employer.context.close()
 
     # Another company's member cannot get the CV, nor the applicants page.

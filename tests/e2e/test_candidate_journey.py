@@ -14,6 +14,7 @@ from postings.factories import (
 )
 from postings.forms import end_of_day
 from postings.models import Company, Posting
+from tests.e2e.conftest import check_accessibility
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -52,6 +53,7 @@ def test_candidate_filters_opens_a_listing_and_returns_to_the_filtered_list(page
     expect(page.get_by_role("heading", level=1)).to_have_text("2 jobs")
     expect(page.get_by_role("link", name="Remote Legacy Maintainer")).to_have_count(0)
     expect(page.get_by_role("link", name="Filled Office Manager")).to_have_count(0)
+    check_accessibility(page)
 
     page.get_by_role("group", name="Workplace").get_by_label("Remote").check()
     page.get_by_role("button", name="Apply filters").click()
@@ -79,6 +81,7 @@ def test_candidate_filters_opens_a_listing_and_returns_to_the_filtered_list(page
     expect(page.locator(".posting__stats")).to_contain_text("Posted 59 days ago")
     expect(page.get_by_role("link", name="Apply for this job")).to_be_visible()
     expect(page.get_by_role("heading", name="Report this job")).to_be_visible()
+    check_accessibility(page)
 
     page.get_by_role("link", name="← Back to jobs").click()
     assert "workplace=remote" in page.url
@@ -93,6 +96,7 @@ def test_a_listing_past_its_deadline_reads_closed_everywhere(page, board):
 
     card.get_by_role("link", name="Remote Legacy Maintainer").click()
     expect(page.locator(".closed-banner")).to_contain_text("This job is closed")
+    check_accessibility(page)
     expect(page.get_by_role("link", name="Apply for this job")).to_have_count(0)
     expect(page.locator("dl.facts div", has_text="Deadline")).to_contain_text("closed on")
 
@@ -112,6 +116,7 @@ def test_bad_filter_values_come_back_as_messages_not_errors(page, board):
     expect(alert).to_contain_text("is not a page number")
     expect(alert).to_contain_text("Minimum salary")
     expect(alert).to_contain_text("Unknown sort")
+    check_accessibility(page)
     expect(page.get_by_role("heading", level=1)).to_have_text("2 jobs")
 
 
@@ -134,6 +139,7 @@ def test_on_a_phone_the_filters_fold_away_and_still_work(phone, board):
     phone.get_by_role("button", name="Apply filters").click()
     expect(phone.get_by_role("heading", level=1)).to_have_text("1 job")
     expect(phone.get_by_role("link", name="Product Designer")).to_be_visible()
+    check_accessibility(phone)
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
 

@@ -8,6 +8,7 @@ from django.core import mail
 from playwright.sync_api import expect
 
 from postings.models import Company
+from tests.e2e.conftest import check_accessibility
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -16,6 +17,7 @@ def test_employer_signs_up_verifies_the_email_creates_a_company_and_sees_it(page
     page.goto("/jobs/")
     page.get_by_role("link", name="Post a job").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Post jobs on Jobboard")
+    check_accessibility(page)
 
     page.get_by_label("Work email").fill("Grace@Initech.example")
     page.get_by_label("Full name").fill("Grace Hopper")
@@ -24,12 +26,14 @@ def test_employer_signs_up_verifies_the_email_creates_a_company_and_sees_it(page
     # A weak password is refused next to its field; the rest of the form is kept.
     expect(page.locator("#id_password_error")).to_contain_text("too short")
     expect(page.get_by_label("Work email")).to_have_value("Grace@Initech.example")
+    check_accessibility(page)
     page.get_by_label("Password").fill("tangerine-lighthouse-42")
     page.get_by_role("button", name="Create account").click()
 
     # The same answer as for an address that has an account: nothing says which it was.
     expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
     expect(page.get_by_role("main")).to_contain_text("grace@initech.example")
+    check_accessibility(page)
 
     assert len(mail.outbox) == 1
     link = re.search(r"http://\S+/accounts/verify/\S+/", mail.outbox[0].body).group(0)
@@ -39,6 +43,7 @@ def test_employer_signs_up_verifies_the_email_creates_a_company_and_sees_it(page
     expect(page.get_by_role("heading", level=1)).to_have_text("Tell us about your company")
     expect(page.get_by_text("grace@initech.example is verified")).to_be_visible()
     expect(page.get_by_role("region", name="Verify your email address")).to_have_count(0)
+    check_accessibility(page)
     page.get_by_label("Company name").fill("Initech")
     page.get_by_label("Type of company").select_option(label="Startup")
     page.get_by_label("Website").fill("initech.example")
@@ -49,9 +54,11 @@ def test_employer_signs_up_verifies_the_email_creates_a_company_and_sees_it(page
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Company").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Initech")
     expect(page.get_by_label("Website")).to_have_value("https://initech.example")
+    check_accessibility(page)
     page.get_by_role("navigation", name="Company").get_by_role("link", name="Members").click()
     expect(page.get_by_text("grace@initech.example")).to_be_visible()
     expect(page.get_by_text("Owner", exact=True)).to_be_visible()
+    check_accessibility(page)
 
     company = Company.objects.get(name="Initech")
     assert company.slug == "initech"
@@ -60,6 +67,7 @@ def test_employer_signs_up_verifies_the_email_creates_a_company_and_sees_it(page
     # Post a role: a draft first, then published. A new company's posting waits for review.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Your postings")
+    check_accessibility(page)
     page.get_by_role("link", name="Post a job").first.click()
     page.get_by_label("Title").fill("TPS Report Engineer")
     page.get_by_label("Position (seniority)").select_option(label="Senior")
@@ -72,12 +80,14 @@ def test_employer_signs_up_verifies_the_email_creates_a_company_and_sees_it(page
     page.get_by_label("Description").fill("## The role\n\nMake **TPS reports** delightful.")
     page.get_by_role("button", name="Preview description").click()
     expect(page.locator(".preview strong")).to_have_text("TPS reports")
+    check_accessibility(page)
     page.get_by_role("button", name="Save draft").click()
     expect(page.get_by_text("Draft saved.")).to_be_visible()
 
     row = page.locator("tr", has_text="TPS Report Engineer")
     row.get_by_role("button", name="Publish").click()
     expect(page.get_by_text("is waiting for review")).to_be_visible()
+    check_accessibility(page)
     page.goto("/jobs/")
     expect(page.get_by_role("link", name="TPS Report Engineer")).to_have_count(0)
 
@@ -105,6 +115,7 @@ def test_employer_signs_up_verifies_the_email_creates_a_company_and_sees_it(page
     page.goto("/employer/")
     page.locator("tr", has_text="Draft").get_by_role("button", name="Publish").click()
     expect(page.get_by_text("Extend its deadline instead")).to_be_visible()
+    check_accessibility(page)
 
 
 def test_the_link_opened_on_another_device_verifies_and_asks_to_log_in(page, phone, live_server):
@@ -118,7 +129,9 @@ def test_the_link_opened_on_another_device_verifies_and_asks_to_log_in(page, pho
     # The phone did not sign up: the link verifies the address but logs nobody in there.
     phone.goto(link)
     expect(phone.get_by_role("heading", level=1)).to_have_text("Email verified")
+    check_accessibility(phone)
     phone.get_by_role("main").get_by_role("link", name="Log in").click()
+    check_accessibility(phone)
     phone.get_by_label("Email").fill("ada@initech.example")
     phone.get_by_label("Password").fill("tangerine-lighthouse-42")
     phone.get_by_role("main").get_by_role("button", name="Log in").click()
@@ -128,3 +141,4 @@ def test_the_link_opened_on_another_device_verifies_and_asks_to_log_in(page, pho
     page.goto(link)
     expect(page.get_by_role("heading", level=1)).to_have_text("Already verified")
     expect(page.get_by_role("main").get_by_role("link", name="Log in")).to_be_visible()
+    check_accessibility(page)

@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from postings.factories import PublishedPostingFactory
 from reporting.models import ModerationAction, Report
+from tests.e2e.conftest import check_accessibility
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -18,6 +19,7 @@ def report_as_visitor(browser, live_server, posting, reason_label: str, address:
     page = context.new_page()
     page.goto(posting.get_absolute_url())
     page.get_by_text("Report this job", exact=True).last.click()
+    check_accessibility(page)
     page.get_by_label(reason_label).check()
     page.get_by_role("button", name="Send report").click()
     expect(page.get_by_text("Thank you. Our team will review this report.")).to_be_visible()
@@ -46,6 +48,7 @@ def test_a_moderator_hides_a_reported_fake_listing(browser, live_server, page, s
     rows = page.locator("table.dashboard tbody tr")
     expect(rows.first).to_contain_text("Easy Money From Home")  # unsafe and fake come first
     expect(rows.nth(1)).to_contain_text("Slightly Wrong Salary")
+    check_accessibility(page)
 
     rows.first.get_by_role("link", name="Easy Money From Home").click()
     page.get_by_text("Hide pending review…").click()
@@ -54,6 +57,7 @@ def test_a_moderator_hides_a_reported_fake_listing(browser, live_server, page, s
     audit_log = page.get_by_role("table", name="What moderators and the safety net did")
     expect(audit_log).to_contain_text("Hid the listing")
     expect(audit_log).to_contain_text("Classic advance-fee scam.")
+    check_accessibility(page)
 
     page.goto("/jobs/?q=money")
     expect(page.get_by_role("link", name="Easy Money From Home")).to_have_count(0)

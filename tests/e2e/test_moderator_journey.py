@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 from postings.factories import PendingReviewPostingFactory, PublishedPostingFactory
 from postings.models import Posting
 from reporting.models import ModerationAction
+from tests.e2e.conftest import check_accessibility
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -37,11 +38,13 @@ def test_a_moderator_lands_on_the_queue_and_shows_a_hidden_listing_again(page):
     expect(main_nav.get_by_role("link", name="Dashboard")).to_have_count(0)
     tabs = page.get_by_role("navigation", name="Moderation")
     expect(tabs.get_by_role("link", name="Waiting for approval (1)")).to_be_visible()
+    check_accessibility(page)
 
     tabs.get_by_role("link", name="Hidden after reports (1)").click()
     row = page.locator("table.dashboard tbody tr", has_text="Remote Data Entry, Paid Daily")
     expect(row).to_contain_text("by the safety net")
     expect(page.get_by_text("Junior Welder")).to_have_count(0)  # waiting, not hidden
+    check_accessibility(page)
     row.get_by_role("button", name="Show again").click()
     expect(page.get_by_text("Listing approved: it is public now.")).to_be_visible()
     expect(page.get_by_role("link", name="Hidden after reports (0)")).to_be_visible()

@@ -6,6 +6,7 @@ from playwright.sync_api import expect
 
 from postings.factories import PublishedPostingFactory
 from reporting.models import Report
+from tests.e2e.conftest import check_accessibility
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -16,10 +17,12 @@ def test_a_visitor_reports_a_listing_in_place(page):
     posting = PublishedPostingFactory(title="Too Good To Be True")
     page.goto(posting.get_absolute_url())
     page.get_by_text("Report this job", exact=True).last.click()
+    check_accessibility(page)
     page.get_by_label("Fake (no such job or company)").check()
     page.get_by_label("Details (optional)").fill("They asked me to pay for training.")
     page.get_by_role("button", name="Send report").click()
     expect(page.get_by_role("status").filter(has_text=THANKS)).to_be_visible()
+    check_accessibility(page)
     assert page.url.endswith(posting.get_absolute_url())  # never left the listing
     report = Report.objects.get()
     assert (report.reason, report.details) == ("fake", "They asked me to pay for training.")
@@ -31,6 +34,7 @@ def test_a_mistake_is_explained_in_place(page):
     page.get_by_text("Report this job", exact=True).last.click()
     page.get_by_role("button", name="Send report").click()
     expect(page.locator(".report-form__errors")).to_contain_text("required")
+    check_accessibility(page)
     assert not Report.objects.exists()
 
 
