@@ -49,3 +49,9 @@ def test_a_moderator_lands_on_the_queue_and_shows_a_hidden_listing_again(page):
     expect(page.get_by_text("Listing approved: it is public now.")).to_be_visible()
     expect(page.get_by_role("link", name="Hidden after reports (0)")).to_be_visible()
     assert Posting.objects.get(pk=hidden.pk).status == Posting.Status.PUBLISHED
+
+    page.get_by_role("navigation", name="Moderation").get_by_role(
+        "link", name="Waiting for approval (1)"
+    ).click()
+    expect(page.get_by_role("main")).to_contain_text("Junior Welder")
+    check_accessibility(page)
