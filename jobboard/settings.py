@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+import jinja2
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -100,17 +101,34 @@ MIDDLEWARE = [
 ROOT_URLCONF = "jobboard.urls"
 WSGI_APPLICATION = "jobboard.wsgi.application"
 
+# The site's pages and emails are Jinja2 (jobboard/jinja2.py says why); Django's own templates
+# (the admin, form widgets) stay with Django's engine, found in the apps.
 TEMPLATES = [
     {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
         "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {
+            "environment": "jobboard.jinja2.environment",
+            "context_processors": [
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "jobboard.context_processors.site",
+            ],
+            # HTML is escaped; the plain-text emails (.txt) are not.
+            "autoescape": jinja2.select_autoescape(["html"], default_for_string=True),
+            # Compiled once per process; DEBUG looks for edits.
+            "auto_reload": DEBUG,
+        },
+    },
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "jobboard.context_processors.site",
             ],
         },
     },

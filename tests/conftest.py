@@ -20,6 +20,8 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.cache import caches
+from django.template.backends.jinja2 import Template as JinjaTemplate
+from django.test.signals import template_rendered
 
 from jobboard import redis_breaker
 from postings import counters
@@ -45,6 +47,18 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"redis {'on' if settings.REDIS_URL else 'off'}, "
         f"require postgres {'yes' if require_production_shape() else 'no'}"
     ]
+
+
+def _render_and_tell_the_test_client(self, context=None, request=None):
+    """Django's test client learns a page's template and context from ``template_rendered``,
+    which Django sends for its own templates only: sent here for the Jinja2 ones too, so
+    ``response.templates`` and ``response.context`` work for every page."""
+    template_rendered.send(sender=self, template=self.template, context=dict(context or {}))
+    return _jinja_render(self, context, request)
+
+
+_jinja_render = JinjaTemplate.render
+JinjaTemplate.render = _render_and_tell_the_test_client
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
