@@ -156,7 +156,8 @@ class SignupView(PlainLabelsMixin, FormView):
             if token:
                 # A stale or broken invitation link still leads to an ordinary sign-up.
                 with contextlib.suppress(services.LinkError):
-                    self._invitation = services.invitation_from_token(token=token[:500])
+                    self._token = token[:500]
+                    self._invitation = services.invitation_from_token(token=self._token)
         return self._invitation
 
     def get_initial(self):
@@ -166,7 +167,12 @@ class SignupView(PlainLabelsMixin, FormView):
         return {"email": invitation.email, "invitation": self.request.GET.get("invitation")}
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(invitation=self.invitation(), **kwargs)
+        invitation = self.invitation()
+        context = super().get_context_data(invitation=invitation, **kwargs)
+        if invitation is not None:
+            # "Log in" comes back to the invitation; its token is the one that just validated.
+            context["invitation_url"] = reverse("accounts:invitation", args=[self._token])
+        return context
 
     def form_valid(self, form):
         if over_rate(self.request, group="signup", rate=SIGNUP_RATE):
