@@ -653,7 +653,7 @@ def test_html_typed_in_fields_is_shown_as_text(
     page = client_for(member).get(reverse("employer:applicants", args=[posting.pk]))
     html = page.content.decode()
     assert script not in html
-    assert "Ann &lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+    assert "Ann &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html  # MarkupSafe escaping
 
 
 # --- One application per email, and only to open listings -----------------------------------------

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
+from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
@@ -213,7 +214,9 @@ def act(client, url, **data):
 
 
 def messages_of(response) -> list[str]:
-    return [str(m) for m in response.context["messages"]]
+    # Read off the request: Django's Jinja2 backend adds ``messages`` (a context processor's)
+    # after the test client has recorded the page's context.
+    return [str(m) for m in get_messages(response.wsgi_request)]
 
 
 def test_dismissing_a_report_closes_it_and_logs_who_and_why(mod_client, report, moderator):

@@ -315,7 +315,7 @@ def test_lifting_the_suspension_leaves_the_listings_waiting(mod_client, moderato
     assert lifted.note.startswith("Suspension lifted: Sorted out.")
     assert ModerationAction.objects.count() == 2
     body = mod_client.get(page).content.decode()
-    assert "Lifted the company&#x27;s suspension" in body and "Suspend the company…" in body
+    assert "Lifted the company&#39;s suspension" in body and "Suspend the company…" in body
     # Now each listing is approved on its own.
     services.posting_moderation_approve(posting=posting, by=moderator)
     assert Posting.objects.get(pk=posting.pk).status == Posting.Status.PUBLISHED
