@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from django.core import mail
@@ -242,6 +243,19 @@ def test_signing_up_from_the_invitation_prefills_the_email_and_joins(client, lin
     invitation.refresh_from_db()
     assert invitation.accepted_by == user
     assert invitation.accepted_at is not None
+
+
+def test_the_sign_up_page_of_an_invitation_logs_in_back_to_it(client, link):
+    token = link.rstrip("/").rsplit("/", 1)[-1]
+    signup = reverse("accounts:signup") + f"?invitation={token}"
+    expected = f'href="{reverse("accounts:login")}?next={quote(link)}"'
+    assert expected in client.get(signup).content.decode()
+    # A form sent back without its invitation field links to the one in the address; with a
+    # broken one it is a plain sign-up. Never a 500.
+    response = client.post(signup, {"email": "", "invitation": ""})
+    assert response.status_code == 200 and expected in response.content.decode()
+    response = client.post(signup, {"email": "", "invitation": "a/b"})
+    assert response.status_code == 200 and "?next=" not in response.content.decode()
 
 
 def test_signing_up_from_an_invitation_with_another_email_is_a_plain_signup(client, link):
