@@ -10,6 +10,9 @@ from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 
 from accounts.factories import EmployerFactory, VerifiedUserFactory
 from postings import services as posting_services
@@ -204,6 +207,22 @@ def test_time_attributes_on_moderation_pages_are_whole_seconds(mod_client, posti
         assert found, url
         for value in found:
             assert re.fullmatch(r"[-\d]{10}T\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)", value), value
+
+
+def test_times_on_the_listings_page_read_as_dates(mod_client, posting, moderator):
+    """Reports, their handling and the audit log show times as Django formats them
+    ("Dec. 6, 2026, 10:44 a.m."), not as Python prints a datetime."""
+    report = file_report(posting, age=timedelta(hours=2))
+    services.report_resolve(report=report, by=moderator, note="Checked.")
+    services.posting_hide(posting=posting, by=moderator, note="Scam.")
+    html = mod_client.get(reverse("moderation:posting", args=[posting.pk])).content.decode()
+    shown = re.findall(r'data-label="(?:Reported|When)"><time datetime="([^"]+)">([^<]+)<', html)
+    assert len(shown) == 3  # the report, and the audit log's resolve and hide
+    for value, text in shown:
+        assert text == date_format(localtime(parse_datetime(value)), "DATETIME_FORMAT"), text
+    handled = date_format(localtime(Report.objects.get().handled_at), "DATETIME_FORMAT")
+    assert f"moderator@example.com, {handled}<br>" in html
+    assert not re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", re.sub(r"<[^>]*>", "", html))
 
 
 # Actions
