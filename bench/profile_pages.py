@@ -14,7 +14,7 @@ Run it after ``bench/scale.py`` has built its data set (same options for where t
 For each page class it prints the plain time per request (no profiler), the SQL time the queries
 took (Django's own timing, which includes the round trip), and a breakdown of the profiled time
 by what the code was doing: SQL, template rendering (and inside it the form widgets, the cards,
-the template tags and filters of ``postings_tags``, ``humanize``), the facet counts and their
+the template helpers of ``postings_tags``, ``url()``, ``|intcomma``), the facet counts and their
 cache, the view counter, similar jobs, middleware, and the rest; then the functions with the most
 time of their own and with the most cumulative time; at the end a table of every class: its
 plain time, its SQL, and the shares of templates, SQL, the facet sums and middleware. cProfile
@@ -31,7 +31,7 @@ whole profile (``--facets cold`` counts them in every request, as the first requ
 minute and filter combination does); the settings are otherwise the production ones of
 ``bench/scale.py`` (DEBUG off). Static files are collected into a scratch directory first, with
 hashed names as in production (without WhiteNoise's compression, which changes no page): the
-pages' ``{% static %}`` needs their manifest.
+pages' ``static()`` needs their manifest.
 
 ``--smoke`` profiles every page class, 2 requests each, on ``bench/scale.py --smoke``'s data set
 (``jobboard_bench_smoke``, built when it is not there): it exits non-zero when a page answers
@@ -60,38 +60,80 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# (label, (file suffix, function name, template node class or "")): the cumulative time of the
-# outermost calls. Indented labels are parts of the one above; groups may overlap otherwise.
-GROUPS: list[tuple[str, tuple[str, str, str]]] = [
+# (label, (file suffix, function name, template node class or ""), ...): the cumulative time of
+# the outermost calls, summed over the places given (a Django template's tag, or the Jinja2
+# function or compiled template doing the same). Indented labels are parts of the one above;
+# groups may overlap otherwise.
+GROUPS: list[tuple[str, tuple[tuple[str, str, str], ...]]] = [
     (
         "the view (until its response is rendered)",
-        ("django/core/handlers/base.py", "_get_response", ""),
+        (("django/core/handlers/base.py", "_get_response", ""),),
     ),
-    ("  SQL (execute and fetch rows)", ("django/db/backends/utils.py", "_execute", "")),
-    ("  querysets (SQL and model objects)", ("django/db/models/query.py", "__iter__", "")),
-    ("  browse(): filters, count, rows, facets", ("postings/browse.py", "browse", "")),
-    ("    facets_for (cache, or counting)", ("postings/browse.py", "facets_for", "")),
-    ("      sums over the counts snapshot (numpy)", ("postings/facets.py", "snapshot_counts", "")),
-    ("      the list's count from the snapshot", ("postings/facets.py", "total", "")),
-    ("      numpy isin (in both)", ("", "isin", "")),
-    ("    PostingFilter (form, validation)", ("django_filters/filterset.py", "is_valid", "")),
-    ("  view counter: count_once", ("postings/counters.py", "count_once", "")),
-    ("  view counter: pending_counts", ("postings/counters.py", "pending_counts", "")),
-    ("  similar jobs", ("postings/similar.py", "similar_postings", "")),
-    ("  structured data (job_posting_data)", ("postings/structured.py", "job_posting_data", "")),
-    ("  feed (Feed.__call__)", ("django/contrib/syndication/views.py", "__call__", "")),
-    ("  sitemap view", ("django/contrib/sitemaps/views.py", "sitemap", "")),
-    ("  template rendering", ("django/template/response.py", "rendered_content", "")),
-    ("    {{ form.country }} and other widgets", ("django/forms/boundfield.py", "as_widget", "")),
-    ("    {% include %} (the cards)", ("django/template/loader_tags.py", "render", "IncludeNode")),
-    ("    {% timestamp %}", ("postings/templatetags/postings_tags.py", "timestamp", "")),
-    ("    {% deadline_state %}", ("postings/templatetags/postings_tags.py", "deadline_state", "")),
-    ("    |salary", ("postings/templatetags/postings_tags.py", "salary", "")),
-    ("    |intcomma", ("django/contrib/humanize/templatetags/humanize.py", "intcomma", "")),
-    ("    {% url %}", ("django/template/defaulttags.py", "render", "URLNode")),
-    ("    |json_ld", ("postings/templatetags/postings_tags.py", "json_ld", "")),
-    ("    {% report_form %}", ("django/template/library.py", "render", "InclusionNode")),
-    ("    {% csrf_token %}", ("django/template/defaulttags.py", "render", "CsrfTokenNode")),
+    ("  SQL (execute and fetch rows)", (("django/db/backends/utils.py", "_execute", ""),)),
+    ("  querysets (SQL and model objects)", (("django/db/models/query.py", "__iter__", ""),)),
+    ("  browse(): filters, count, rows, facets", (("postings/browse.py", "browse", ""),)),
+    ("    facets_for (cache, or counting)", (("postings/browse.py", "facets_for", ""),)),
+    (
+        "      sums over the counts snapshot (numpy)",
+        (("postings/facets.py", "snapshot_counts", ""),),
+    ),
+    ("      the list's count from the snapshot", (("postings/facets.py", "total", ""),)),
+    ("      numpy isin (in both)", (("", "isin", ""),)),
+    ("    PostingFilter (form, validation)", (("django_filters/filterset.py", "is_valid", ""),)),
+    ("  view counter: count_once", (("postings/counters.py", "count_once", ""),)),
+    ("  view counter: pending_counts", (("postings/counters.py", "pending_counts", ""),)),
+    ("  similar jobs", (("postings/similar.py", "similar_postings", ""),)),
+    (
+        "  structured data (job_posting_data)",
+        (("postings/structured.py", "job_posting_data", ""),),
+    ),
+    ("  feed (Feed.__call__)", (("django/contrib/syndication/views.py", "__call__", ""),)),
+    ("  sitemap view", (("django/contrib/sitemaps/views.py", "sitemap", ""),)),
+    ("  template rendering", (("django/template/response.py", "rendered_content", ""),)),
+    (
+        "    {{ form.country }} and other widgets",
+        (("django/forms/boundfield.py", "as_widget", ""),),
+    ),
+    (
+        "    {% include %} (the cards)",
+        (
+            ("django/template/loader_tags.py", "render", "IncludeNode"),
+            # Jinja2 compiles an included template to a function named after its file.
+            ("templates/includes/_posting_card.html", "root", ""),
+        ),
+    ),
+    ("    timestamp()", (("postings/templatetags/postings_tags.py", "timestamp", ""),)),
+    ("    deadline_state()", (("postings/templatetags/postings_tags.py", "deadline_state", ""),)),
+    ("    |salary", (("postings/templatetags/postings_tags.py", "salary", ""),)),
+    (
+        "    |intcomma",
+        (
+            ("django/contrib/humanize/templatetags/humanize.py", "intcomma", ""),
+            ("jobboard/jinja2.py", "intcomma", ""),
+        ),
+    ),
+    (
+        "    url()",
+        (
+            ("django/template/defaulttags.py", "render", "URLNode"),
+            ("jobboard/jinja2.py", "url", ""),
+        ),
+    ),
+    ("    |json_ld", (("postings/templatetags/postings_tags.py", "json_ld", ""),)),
+    (
+        "    report_form()",
+        (
+            ("django/template/library.py", "render", "InclusionNode"),
+            ("reporting/templatetags/reporting_tags.py", "report_form", ""),
+        ),
+    ),
+    (
+        "    the CSRF field",
+        (
+            ("django/template/defaulttags.py", "render", "CsrfTokenNode"),
+            ("django/template/backends/utils.py", "csrf_input", ""),
+        ),
+    ),
 ]
 
 
@@ -213,32 +255,43 @@ def _is_node(file: str, line: int, node: str) -> bool:
 
 class TemplateClock:
     """Wall time of every template render, by template (inclusive of what it includes), while
-    installed: patches ``django.template.base.Template.render`` in this process only."""
+    installed: patches the ``render`` of Django's templates and of Django's Jinja2 backend in
+    this process only. A Jinja2 ``{% include %}`` runs inside its page's render, so it is not
+    timed apart (the profile's "the cards" line is); Django's form widgets still render their
+    own templates and are."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self.calls: dict[str, int] = {}
 
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        from django.template import base
-
-        original = base.Template.render
-
-        def render(template: Any, context: Any) -> Any:
+    def _timed(self, original: Any) -> Any:
+        def render(template: Any, *args: Any, **kwargs: Any) -> Any:
             name = template.origin.template_name if template.origin else "(string)"
             started = time.perf_counter()
             try:
-                return original(template, context)
+                return original(template, *args, **kwargs)
             finally:
                 self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
                 self.calls[name] = self.calls.get(name, 0) + 1
 
-        base.Template.render = render  # type: ignore[method-assign]
+        return render
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        from django.template import base
+        from django.template.backends import jinja2
+
+        originals = [
+            (base.Template, base.Template.render),
+            (jinja2.Template, jinja2.Template.render),
+        ]
+        for cls, original in originals:
+            cls.render = self._timed(original)  # type: ignore[method-assign]
         try:
             yield
         finally:
-            base.Template.render = original  # type: ignore[method-assign]
+            for cls, original in originals:
+                cls.render = original  # type: ignore[method-assign]
 
 
 @dataclass
@@ -334,8 +387,8 @@ def profile(
     ):
         shares[label] = value / profiled
         log(f"  {label:46s} {value:10.2f} {value / profiled:6.0%}")
-    for label, (file, function, node) in GROUPS:
-        per_request = cumulative(stats, file, function, node) * per
+    for label, places in GROUPS:
+        per_request = sum(cumulative(stats, *place) for place in places) * per
         shares[label.strip()] = per_request / profiled
         if per_request >= 0.05:
             log(f"  {label:46s} {per_request:10.2f} {per_request / profiled:6.0%}")

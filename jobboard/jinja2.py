@@ -81,8 +81,10 @@ def environment(**options: Any) -> Environment:
         naturaltime=humanize.naturaltime,
         pluralize=defaultfilters.pluralize,
         time=time_filter,
+        timeuntil=defaultfilters.timeuntil_filter,
         truncatechars=defaultfilters.truncatechars,
         urlencode=defaultfilters.urlencode,
+        wordcount=defaultfilters.wordcount,  # Django's (split on spaces), not Jinja2's own
         yesno=defaultfilters.yesno,
         # The product's own.
         datetime_attr=postings_tags.datetime_attr,
