@@ -1,10 +1,11 @@
-"""What a listing's page reads of the database: the listing, its company, and the listing it is
-listed again as (with that one's company), in one statement.
+"""What a listing's page reads of the database: the listing and its company in one statement,
+and only when it was listed again, that listing and its company in a second.
 
-Plain SQL (``rows.Columns``): built by the ORM, the four tables' two hundred columns took longer to
-put together than the statement took to run. Only what the page shows and what keeping it needs
-(``pagecache.fingerprint``) is read: not the Markdown source, the search vector or the
-re-checker's bookkeeping, which are as long as the description or no business of the page.
+Plain SQL (``rows.Columns``): built by the ORM, the statement (with the listing it repeats joined
+in, some two hundred columns) took longer to put together than to run. Only what the page shows
+and what keeping it needs (``pagecache.fingerprint``) is read: not the Markdown source, the search
+vector or the re-checker's bookkeeping. The listing it repeats is rare, and joining it in doubled
+PostgreSQL's planning of every listing's statement.
 """
 
 from __future__ import annotations
@@ -39,38 +40,34 @@ LISTING = Columns(
 COMPANY = Columns(Company, [f.name for f in Company._meta.concrete_fields])
 # The listing it repeats: its banner links to it while it is open.
 REPEATED = Columns(
-    Posting,
-    ["company", "title", "slug", "status", "posted_at", "deadline", "modified_at"],
-    "d",
+    Posting, ["company", "title", "slug", "status", "posted_at", "deadline", "modified_at"]
 )
-REPEATED_COMPANY = Columns(Company, ["name", "slug", "modified_at"], "dc")
+REPEATED_COMPANY = Columns(Company, ["name", "slug", "modified_at"])
 
 
 def listing(pk: int) -> Posting | None:
     """The listing ``pk`` in any status, with its company and the listing it repeats (None when
     there is no such listing)."""
-    p, c = LISTING.table(), COMPANY.table()
-    columns = ", ".join(part.sql() for part in (LISTING, COMPANY, REPEATED, REPEATED_COMPANY))
+    found = _read(LISTING, COMPANY, pk)
+    if found is not None and found.duplicate_of_id is not None:
+        repeated = _read(REPEATED, REPEATED_COMPANY, found.duplicate_of_id)
+        Posting.duplicate_of.field.set_cached_value(found, repeated)
+    return found
+
+
+def _read(listing_columns: Columns, company_columns: Columns, pk: int) -> Posting | None:
+    p, c = listing_columns.table(), company_columns.table()
     with connection.cursor() as cursor:
         cursor.execute(
             # Only column and table names are formatted in; the id is a parameter.
-            f"SELECT {columns} FROM {p}"  # noqa: S608
-            f" INNER JOIN {c} ON {c}.id = {p}.company_id"
-            f" LEFT JOIN {p} d ON d.id = {p}.duplicate_of_id"
-            f" LEFT JOIN {c} dc ON dc.id = d.company_id"
-            f' WHERE {p}."id" = %s',
+            f"SELECT {listing_columns.sql()}, {company_columns.sql()} FROM {p}"  # noqa: S608
+            f' INNER JOIN {c} ON {c}."id" = {p}.company_id WHERE {p}."id" = %s',
             [pk],
         )
         row = cursor.fetchone()
     if row is None:
         return None
-    posting = LISTING.build(row)
-    start = LISTING.width
-    Posting.company.field.set_cached_value(posting, COMPANY.build(row, start))
-    start += COMPANY.width
-    repeated = REPEATED.build(row, start)
-    if repeated is not None:
-        start += REPEATED.width
-        Posting.company.field.set_cached_value(repeated, REPEATED_COMPANY.build(row, start))
-    Posting.duplicate_of.field.set_cached_value(posting, repeated)
+    posting = listing_columns.build(row)
+    company = company_columns.build(row, listing_columns.width)
+    Posting.company.field.set_cached_value(posting, company)
     return posting

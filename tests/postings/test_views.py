@@ -402,6 +402,17 @@ def test_detail_page_query_count_is_constant(client):
     assert len(second) <= 2  # the group is kept: the listing, and the kept page's check
 
 
+def test_a_listing_listed_again_points_to_the_open_one_in_one_more_query(client):
+    original = PublishedPostingFactory(title="Harbour Pilot")
+    repeat = PublishedPostingFactory(status=Posting.Status.CLOSED, duplicate_of=original)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(repeat.get_absolute_url(), HTTP_USER_AGENT=BROWSER_UA)
+    html = page.content.decode()
+    assert "This job is listed again." in html and original.get_absolute_url() in html
+    # As a listing's first visit, and the listing it repeats with its company: nothing deferred.
+    assert len(queries) <= 5
+
+
 # --- What crawlers and link previews read ------------------------------------------------------
 
 
