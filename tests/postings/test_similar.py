@@ -105,7 +105,9 @@ def test_at_most_limit_are_shown(posting):
     assert len(similar_postings(posting, limit=5)) == 5
 
 
-def test_a_listing_closed_after_caching_is_not_shown(posting, django_assert_num_queries):
+def test_a_listing_closed_after_caching_is_not_shown(
+    posting, redis_client, django_assert_num_queries
+):
     first = job(days_ago=1, title="Senior Platform Engineer")
     second = job(days_ago=2, title="Senior Mobile Engineer")
     assert similar_postings(posting) == [first, second]
@@ -117,7 +119,7 @@ def test_a_listing_closed_after_caching_is_not_shown(posting, django_assert_num_
         assert similar_postings(posting) == [second]
 
 
-def test_a_redis_that_is_down_means_asking_the_database(posting, monkeypatch, caplog):
+def test_a_redis_that_is_down_means_asking_the_database(posting, redis_client, monkeypatch, caplog):
     alike = job(title="Senior Platform Engineer")
 
     def down(*args, **kwargs):
@@ -147,7 +149,7 @@ def test_the_group_is_one_query(posting, django_assert_num_queries):
 
 
 def test_listings_of_one_group_share_it_and_read_no_similar_jobs_from_the_database(
-    posting, django_assert_num_queries
+    posting, redis_client, django_assert_num_queries
 ):
     first = job(days_ago=1, title="Senior Platform Engineer")
     second = job(days_ago=2, title="Senior Mobile Engineer")
@@ -194,7 +196,9 @@ def test_a_similar_job_past_its_deadline_since_its_group_was_kept_is_not_shown(p
     assert similar_postings(posting) == [first]
 
 
-def test_a_similar_job_moved_to_another_city_since_its_group_was_kept_moves_with_it(posting):
+def test_a_similar_job_moved_to_another_city_since_its_group_was_kept_moves_with_it(
+    posting, redis_client
+):
     moving = job(days_ago=1, title="Senior Platform Engineer")
     staying = job(days_ago=2, title="Senior Mobile Engineer")
     assert similar_postings(posting) == [moving, staying]

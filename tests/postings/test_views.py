@@ -385,7 +385,7 @@ def test_back_link_returns_to_the_filtered_list_and_only_to_it(client):
     assert "evil.example" not in html.split("Back to jobs")[0].rsplit("<a", 1)[-1]
 
 
-def test_detail_page_query_count_is_constant(client):
+def test_detail_page_query_count_is_constant(client, redis_client):
     posting = PublishedPostingFactory()
     group = {
         name: getattr(posting, name)
