@@ -330,6 +330,9 @@ def count_and_read(
             except Exception:
                 logger.exception("could not count a %s for posting %s", count, posting_id)
         return PageReads({}, None)
+    except Exception:  # as ``count_once``: the counter never takes the page down with it
+        logger.exception("could not count a %s for posting %s", count, posting_id)
+        return PageReads({}, None)
     pending = _buffered(dict(zip(read, counts, strict=True)))
     return PageReads(pending, [changes.kept_of(value) for value in values])
 

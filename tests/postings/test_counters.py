@@ -751,6 +751,19 @@ def test_without_redis_the_pages_round_trip_counts_into_the_row(without_redis, p
     assert stored(posting) == 1
 
 
+def test_a_page_whose_round_trip_fails_unexpectedly_still_shows(redis_client, posting, monkeypatch):
+    def broken(client):
+        def call(**kwargs):
+            raise RuntimeError("not a Redis error")
+
+        return call
+
+    monkeypatch.setattr(counters, "_page_reads_script", broken)
+    response = Client(HTTP_USER_AGENT=BROWSER).get(posting.get_absolute_url())
+    assert response.status_code == 200
+    assert response.context["view_count"] == 0
+
+
 def test_the_pages_round_trip_refuses_an_unknown_counter(posting):
     with pytest.raises(ValueError, match="likes"):
         page_reads(visit(), posting, count="likes")
