@@ -77,6 +77,8 @@ GROUPS: list[tuple[str, tuple[str, str, str]]] = [
     ("    PostingFilter (form, validation)", ("django_filters/filterset.py", "is_valid", "")),
     ("  view counter: count_once", ("postings/counters.py", "count_once", "")),
     ("  view counter: pending_counts", ("postings/counters.py", "pending_counts", "")),
+    ("  listing page's Redis round trip", ("postings/counters.py", "count_and_read", "")),
+    ("  the listing (plain SQL)", ("postings/listing_page.py", "listing", "")),
     ("  similar jobs", ("postings/similar.py", "similar_postings", "")),
     ("  structured data (job_posting_data)", ("postings/structured.py", "job_posting_data", "")),
     ("  feed (Feed.__call__)", ("django/contrib/syndication/views.py", "__call__", "")),
