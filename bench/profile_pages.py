@@ -82,6 +82,8 @@ GROUPS: list[tuple[str, tuple[tuple[str, str, str], ...]]] = [
     ("    PostingFilter (form, validation)", (("django_filters/filterset.py", "is_valid", ""),)),
     ("  view counter: count_once", (("postings/counters.py", "count_once", ""),)),
     ("  view counter: pending_counts", (("postings/counters.py", "pending_counts", ""),)),
+    ("  listing page's Redis round trip", (("postings/counters.py", "count_and_read", ""),)),
+    ("  the listing (plain SQL)", (("postings/listing_page.py", "listing", ""),)),
     ("  similar jobs", (("postings/similar.py", "similar_postings", ""),)),
     (
         "  structured data (job_posting_data)",

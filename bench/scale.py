@@ -1472,7 +1472,7 @@ def capture(paths: Sequence[str]) -> dict[str, list[str]]:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext, override_settings
 
-    from postings import facets
+    from postings import facets, similar
 
     caches = {
         **settings.CACHES,
@@ -1490,6 +1490,7 @@ def capture(paths: Sequence[str]) -> dict[str, list[str]]:
         client = Client(HTTP_USER_AGENT=CHECKER_AGENT)
         for path in paths:
             cache.clear()
+            similar.forget_kept_groups()  # kept in Redis, not in the cache
             cache.set(facets.STAMP_KEY, snapshot.stamp)
             cache.set(facets.CUBE_KEY, snapshot)
             with CaptureQueriesContext(connection) as queries:

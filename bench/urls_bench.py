@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
@@ -20,31 +22,31 @@ def trivial(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
-def _not_counted(*args: object, **kwargs: object) -> bool:
-    return False
+def _count_and_read_nothing(request: HttpRequest, posting_id: int, **kwargs: Any):
+    """The page's round trip without the counter: nothing counted, no buffered count read (the
+    stored counts are shown); its similar jobs' group is read as ever."""
+    return _count_and_read(request, posting_id, **{**kwargs, "count": None, "read": ()})
 
 
-def _nothing_pending(*args: object, **kwargs: object) -> dict[int, int]:
-    return {}
+_count_and_read = counters.count_and_read
 
 
 def detail_without_counter(request: HttpRequest, pk: int, slug: str) -> HttpResponse:
     """The listing's page as if the view counter did not exist.
 
-    Rendered, the view calls ``counters.count_once`` and ``counters.pending_counts`` through the
-    module, so swapping them for the call is enough (gunicorn's sync workers serve one request at
-    a time per process, so nothing else sees the swap); kept, it is served with no visit to count
-    (its ``kept_page`` below).
+    Rendered, the view counts and reads its counts through ``counters.count_and_read``, so
+    swapping it for the call is enough (gunicorn's sync workers serve one request at a time per
+    process, so nothing else sees the swap); kept, it is served with no visit to count (its
+    ``kept_page`` below).
     """
-    swapped = (counters.count_once, counters.pending_counts)
-    counters.count_once, counters.pending_counts = _not_counted, _nothing_pending
+    counters.count_and_read = _count_and_read_nothing
     try:
         response = _detail(request, pk=pk, slug=slug)
         if hasattr(response, "render"):
             response.render()
         return response
     finally:
-        counters.count_once, counters.pending_counts = swapped
+        counters.count_and_read = _count_and_read
 
 
 # Kept and served again like the listing's page, counting no visit.

@@ -58,6 +58,30 @@ return tokens
 """
 
 
+# A value kept with the marks of the rows it was read from (``keep``), at KEYS[i]: a hash of m,
+# "key token key token ...", and b, the value. Returns {value, the keys of the marks changed
+# since}, or false when nothing is kept there. Also inside the script of a listing's page's one
+# round trip (``counters.count_and_read``).
+KEPT_FUNCTION = """
+local function kept_value(key)
+  local kept = redis.pcall('HMGET', key, 'm', 'b')
+  if kept.err or not kept[1] then  -- nothing kept (or something else there: nothing of ours)
+    return false
+  end
+  local changed = {}
+  for mark, token in string.gmatch(kept[1], '(%S+) (%S+)') do
+    if redis.call('GET', mark) ~= token then
+      changed[#changed + 1] = mark
+    end
+  end
+  return {kept[2], changed}
+end
+"""
+_READ_KEPT = KEPT_FUNCTION + "return kept_value(KEYS[1])\n"
+
+Kept = tuple[bytes, frozenset[str]]
+
+
 def client() -> redis.Redis | None:
     from .counters import get_redis  # the one client of the process (counters imports models)
 
@@ -90,6 +114,33 @@ def current(posting_ids: Sequence[int] = (), company_ids: Sequence[int] = ()) ->
 @lru_cache(maxsize=4)
 def _current_script(redis_client: redis.Redis):
     return redis_client.register_script(_CURRENT)
+
+
+def keep(key: str, value: bytes, marks: dict[str, str], seconds: int) -> None:
+    """Keep ``value``, read from rows after their ``marks`` were (``current``), for ``seconds``."""
+    pipe = client().pipeline(transaction=True)
+    pipe.delete(key)
+    pipe.hset(key, mapping={"m": " ".join(f"{k} {t}" for k, t in marks.items()), "b": value})
+    pipe.expire(key, seconds)
+    pipe.execute()
+
+
+def read_kept(key: str) -> Kept | None:
+    """The value kept at ``key`` and the marks changed since it was kept; None if none is."""
+    return kept_of(_read_kept_script(client())(keys=[key]))
+
+
+def kept_of(found: list | None) -> Kept | None:
+    """``KEPT_FUNCTION``'s answer as (value, changed mark keys)."""
+    if not found:
+        return None
+    value, changed_marks = found
+    return value, frozenset(key.decode() for key in changed_marks)
+
+
+@lru_cache(maxsize=4)
+def _read_kept_script(redis_client: redis.Redis):
+    return redis_client.register_script(_READ_KEPT)
 
 
 def changed(kind: str, ids: Iterable[int]) -> None:

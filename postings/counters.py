@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -42,6 +42,7 @@ from redis.retry import Retry
 
 from jobboard import redis_breaker
 
+from . import changes
 from .models import Posting, ViewCountFlush
 
 logger = logging.getLogger(__name__)
@@ -228,6 +229,135 @@ class Visit:
         if get_redis() is None or not _countable(self.request):
             return None
         return _script_call(self.request, self.posting_id, self.counter)
+
+
+# A listing's page's reads of Redis, in one round trip: the visitor counted (``count_once``) when
+# their marks' keys come last in KEYS, then the listing's buffered counts of each counter asked
+# for, pending and in batches not yet flushed, then values kept with change marks
+# (``changes.KEPT_FUNCTION``). ARGV[1..3]: the count's (``COUNT_FUNCTION``); ARGV[4] the listing;
+# ARGV[5] how many counters are read (n), KEYS[1..2n] their pending hash and batch set each;
+# ARGV[6] how many kept values are read (g), KEYS[2n + 1..2n + g]. Returns {counted (1, 0, -1:
+# not counted here), per counter {pending, batch key, count, batch key, count...}, per kept value
+# what ``kept_value`` answers}. Batch keys are read from their set, and marks' keys from the kept
+# values (fine on one Redis server, as ``pagecache``'s script).
+_PAGE_READS = (
+    COUNT_FUNCTION
+    + changes.KEPT_FUNCTION
+    + """
+local n, g = tonumber(ARGV[5]), tonumber(ARGV[6])
+local counted = -1
+if #KEYS > 2 * n + g then
+  counted = count_once(2 * n + g + 1)
+end
+local counts = {}
+for i = 1, n do
+  local found = {redis.call('HGET', KEYS[2 * i - 1], ARGV[4])}
+  for _, batch in ipairs(redis.call('SMEMBERS', KEYS[2 * i])) do
+    found[#found + 1] = batch
+    found[#found + 1] = redis.call('HGET', batch, ARGV[4])
+  end
+  counts[i] = found
+end
+local kept = {}
+for i = 1, g do
+  kept[i] = kept_value(KEYS[2 * n + i])
+end
+return {counted, counts, kept}
+"""
+)
+
+
+@lru_cache(maxsize=4)
+def _page_reads_script(client: redis.Redis):
+    return client.register_script(_PAGE_READS)
+
+
+@dataclass
+class PageReads:
+    """What ``count_and_read`` found: each counter's buffered count to add to the stored one, and
+    the values kept at the keys asked for (``changes.Kept``, None where nothing is kept), or None
+    when Redis could not be asked."""
+
+    pending: dict[str, int]
+    kept: list[changes.Kept | None] | None
+
+
+def count_and_read(
+    request: HttpRequest,
+    posting_id: int,
+    *,
+    count: str | None,
+    read: Sequence[str] = (),
+    kept: Sequence[str] = (),
+) -> PageReads:
+    """A listing's page's one round trip to Redis: count this visitor for ``count`` as
+    ``count_once`` does (a browser's GET, once a day), then read the listing's buffered counts of
+    ``read`` as ``pending_counts`` does, and the values kept at ``kept`` (``changes.keep``).
+
+    Without Redis the count goes to the row (``count_once``) and nothing is buffered. With Redis
+    away it does too, the buffered counts read as none and nothing as kept: the page shows the
+    stored counts rather than failing."""
+    if count is not None and count not in COUNTERS:
+        raise ValueError(f"unknown counter {count!r}")
+    countable = count is not None and _countable(request)
+    client = get_redis()
+    if client is None:
+        if countable:
+            count_once(request, posting_id, count)
+        return PageReads({}, None)
+    keys: list[str] = []
+    for counter in read:
+        keys += [_key("pending", counter), _key("batches", counter)]
+    keys += kept
+    args: list = [0, 0, 0]
+    if countable:
+        marks, args = _script_call(request, posting_id, count)
+        keys += marks
+    try:
+        _counted, counts, values = _page_reads_script(client)(
+            keys=keys, args=[*args, posting_id, len(read), len(kept)]
+        )
+    except redis.RedisError:
+        logger.warning(
+            "Redis unavailable: counting %s of posting %s straight into the database",
+            count,
+            posting_id,
+            exc_info=True,  # left out of the log while the breaker pauses Redis
+        )
+        if countable:
+            try:  # as ``_count_once``: a timeout may hide a count made; twice beats never
+                _count_in_database(request, posting_id, count, caches["counters_local"])
+            except Exception:
+                logger.exception("could not count a %s for posting %s", count, posting_id)
+        return PageReads({}, None)
+    except Exception:  # as ``count_once``: the counter never takes the page down with it
+        logger.exception("could not count a %s for posting %s", count, posting_id)
+        return PageReads({}, None)
+    pending = _buffered(dict(zip(read, counts, strict=True)))
+    return PageReads(pending, [changes.kept_of(value) for value in values])
+
+
+def _buffered(found: dict[str, list]) -> dict[str, int]:
+    """Each counter's pending count plus those of its batches not yet in the rows."""
+    batches = {
+        (counter, key.decode()): int(value or 0)
+        for counter, values in found.items()
+        for key, value in zip(values[1::2], values[2::2], strict=True)
+    }
+    applied: set[str] = set()
+    if batches:
+        # A batch already added to the rows (between a flush's commit and its cleanup, or after a
+        # flush died there) is in the stored counts: adding it again would show it twice.
+        applied = set(
+            ViewCountFlush.objects.filter(
+                batch_id__in=[_batch_id(counter, key) for counter, key in batches]
+            ).values_list("batch_id", flat=True)
+        )
+    totals = {counter: int(values[0] or 0) for counter, values in found.items()}
+    for (counter, key), value in batches.items():
+        if _batch_id(counter, key) not in applied:
+            totals[counter] += value
+    return totals
 
 
 def address_hash(address: str) -> str:

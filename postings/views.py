@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.views.generic import DetailView, TemplateView
 
-from . import counters, pagecache
+from . import counters, listing_page, pagecache, similar
 from .browse import LIST_PARAMS, browse
 from .filters import PostingFilter
 from .models import Posting
@@ -40,6 +40,8 @@ class PostingListView(TemplateView):
 def back_to_list_query(params: QueryDict) -> str:
     """The list address a candidate came from, kept to known list parameters only."""
     raw = params.get("back", "")[:2000]
+    if not raw:
+        return ""
     source = QueryDict(raw)
     allowed = set(PostingFilter.base_filters) | set(LIST_PARAMS)
     kept = QueryDict(mutable=True)
@@ -61,9 +63,9 @@ class PostingDetailView(DetailView):
     kept_page = pagecache.KeptPage("detail", visit=listing_visit)
 
     def get_object(self, queryset=None) -> Posting:
-        posting = get_object_or_404(
-            Posting.objects.select_related("company", "duplicate_of__company"), pk=self.kwargs["pk"]
-        )
+        posting = listing_page.listing(self.kwargs["pk"])
+        if posting is None:
+            raise Http404("No such job")
         if posting.status == Posting.Status.REMOVED:
             raise PostingGone(posting)
         if posting.status not in Posting.PUBLIC_STATUSES and not posting.is_under_review:
@@ -94,8 +96,6 @@ class PostingDetailView(DetailView):
                 request, "postings/posting_under_review.html", {"posting": self.object}
             )
             return page, [], 0
-        if request.method == "GET":
-            counters.count_once(request, self.object.pk, "views")
         context = self.get_context_data(object=self.object)
         # Every listing the page shows: its own, the one it was listed again as, similar jobs.
         shown = [self.object, *context["similar_postings"]]
@@ -109,16 +109,27 @@ class PostingDetailView(DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         posting = self.object
-        pending = counters.pending_counts([posting.pk], "views")
-        context["view_count"] = posting.view_count + pending.get(posting.pk, 0)
-        if not posting.applies_on_board:  # candidates apply elsewhere: we only see their clicks
-            clicks = counters.pending_counts([posting.pk], "applies")
-            context["apply_click_count"] = posting.apply_click_count + clicks.get(posting.pk, 0)
+        # One round trip to Redis: this visitor counted, the counts buffered since the last flush,
+        # and its similar jobs' group as kept (``similar``).
+        group = similar.group_key(posting)
+        found = counters.count_and_read(
+            self.request,
+            posting.pk,
+            count="views",
+            # Candidates who apply elsewhere: we only see their clicks.
+            read=["views"] if posting.applies_on_board else ["views", "applies"],
+            kept=[group],
+        )
+        context["view_count"] = posting.view_count + found.pending.get("views", 0)
+        if not posting.applies_on_board:
+            clicks = found.pending.get("applies", 0)
+            context["apply_click_count"] = posting.apply_click_count + clicks
         context["back_query"] = back_to_list_query(self.request.GET)
         context["share_url"] = self.request.build_absolute_uri(posting.get_absolute_url())
         context["job_posting_data"] = job_posting_data(posting)
         # Closed listings too: that is where candidates need somewhere else to go.
-        context["similar_postings"] = similar_postings(posting)
+        kept = found.kept[0] if found.kept is not None else None  # None: nothing kept, or no Redis
+        context["similar_postings"] = similar_postings(posting, kept=kept)
         return context
 
 

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobboard import redis_breaker
-from postings import counters
+from postings import changes, counters
 from postings.factories import PublishedPostingFactory
 from postings.models import Posting, PostingQuerySet, ViewCountFlush
 from tests.hung_redis import HungRedis
@@ -669,3 +669,101 @@ def test_fifty_concurrent_visitors_while_redis_is_down_are_counted_exactly(
     )
     assert results == [True] * 50
     assert stored(committed_posting) == 50
+
+
+# --- A listing's page: its count and its reads in one round trip (count_and_read) --------------
+
+
+def page_reads(request, posting: Posting, **kwargs) -> counters.PageReads:
+    return counters.count_and_read(
+        request, posting.pk, **{"count": "views", "read": ["views", "applies"], **kwargs}
+    )
+
+
+def shown(posting: Posting, found: counters.PageReads, counter: str = "views") -> int:
+    """What the page shows: the stored count plus what the round trip found buffered."""
+    return stored(posting, counter) + found.pending.get(counter, 0)
+
+
+def test_the_pages_round_trip_counts_a_visitor_once_and_shows_their_view(shape, posting):
+    for _ in range(5):
+        assert shown(posting, page_reads(visit(), posting)) == 1
+    assert shown(posting, page_reads(visit(ip="203.0.113.8"), posting)) == 2
+    assert shown(posting, page_reads(visit(), posting, count=None)) == 2  # read, not counted
+    assert total(posting) == 2
+
+
+@pytest.mark.parametrize("user_agent", ["", "Googlebot/2.1 (+http://www.google.com/bot.html)"])
+def test_the_pages_round_trip_counts_no_bot(shape, posting, user_agent):
+    assert shown(posting, page_reads(visit(user_agent=user_agent), posting)) == 0
+    head = RequestFactory().head("/jobs/", REMOTE_ADDR="203.0.113.5", HTTP_USER_AGENT=BROWSER)
+    assert shown(posting, page_reads(head, posting)) == 0
+
+
+def test_the_pages_round_trip_reads_each_counter_apart(redis_client, posting):
+    count_visitors(posting, 2, "applies")
+    found = page_reads(visit(), posting)
+    assert found.pending == {"views": 1, "applies": 2}
+    assert page_reads(visit(), posting, read=["views"]).pending == {"views": 1}
+
+
+def test_the_pages_round_trip_reads_a_batch_being_flushed(redis_client, posting, monkeypatch):
+    count_visitors(posting, 2)
+    monkeypatch.setattr(counters, "_apply_batch", boom)  # sealed, then the flush dies
+    with pytest.raises(RuntimeError):
+        counters.flush()
+    count_visitors(posting, 3, start=100)
+    assert shown(posting, page_reads(visit(), posting)) == 6
+
+
+def test_the_pages_round_trip_does_not_show_an_applied_batch_twice(
+    redis_client, posting, monkeypatch
+):
+    count_visitors(posting, 3)
+    monkeypatch.setattr(counters, "_forget_batch", boom)
+    with pytest.raises(RuntimeError):
+        counters.flush()
+    # In the row, and in Redis until the next flush: shown once.
+    assert shown(posting, page_reads(visit(), posting, count=None)) == 3
+
+
+def test_the_pages_round_trip_reads_a_kept_value_with_its_changed_marks(redis_client, posting):
+    marks = changes.current([posting.pk], [posting.company_id])
+    changes.keep("jobboard:test:kept", b"value", marks, 60)
+    found = page_reads(visit(), posting, kept=["jobboard:test:kept", "jobboard:test:none"])
+    assert found.kept == [(b"value", frozenset()), None]
+    changes.changed(changes.LISTING, [posting.pk])
+    found = page_reads(visit(), posting, kept=["jobboard:test:kept"])
+    assert found.kept == [(b"value", frozenset({changes.mark_key(changes.LISTING, posting.pk)}))]
+
+
+def test_while_redis_is_down_the_pages_round_trip_counts_into_the_row(redis_down, posting):
+    for _ in range(3):
+        found = page_reads(visit(), posting, kept=["jobboard:test:kept"])
+        assert (found.pending, found.kept) == ({}, None)
+    assert stored(posting) == 1
+    assert stored(posting, "applies") == 0
+
+
+def test_without_redis_the_pages_round_trip_counts_into_the_row(without_redis, posting):
+    found = page_reads(visit(), posting)
+    assert (found.pending, found.kept) == ({}, None)
+    assert stored(posting) == 1
+
+
+def test_a_page_whose_round_trip_fails_unexpectedly_still_shows(redis_client, posting, monkeypatch):
+    def broken(client):
+        def call(**kwargs):
+            raise RuntimeError("not a Redis error")
+
+        return call
+
+    monkeypatch.setattr(counters, "_page_reads_script", broken)
+    response = Client(HTTP_USER_AGENT=BROWSER).get(posting.get_absolute_url())
+    assert response.status_code == 200
+    assert response.context["view_count"] == 0
+
+
+def test_the_pages_round_trip_refuses_an_unknown_counter(posting):
+    with pytest.raises(ValueError, match="likes"):
+        page_reads(visit(), posting, count="likes")

@@ -471,9 +471,9 @@ def test_a_page_whose_listing_reaches_its_deadline_while_rendering_is_not_kept(c
     url = posting.get_absolute_url()
     find_similar = views.similar_postings
 
-    def slowly(of):  # the deadline passes while the page renders
+    def slowly(of, **kwargs):  # the deadline passes while the page renders
         time.sleep(max(0, (posting.deadline - timezone.now()).total_seconds()) + 0.05)
-        return find_similar(of)
+        return find_similar(of, **kwargs)
 
     page = next_after_a_render_with(monkeypatch, client, url, views, "similar_postings", slowly)
     assert not kept(page) and "This job is closed." in page.content.decode()

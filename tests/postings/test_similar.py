@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
+import redis
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from postings import similar
+from postings import changes, similar
 from postings.factories import (
     ClosedPostingFactory,
     ExpiredPostingFactory,
@@ -103,7 +105,9 @@ def test_at_most_limit_are_shown(posting):
     assert len(similar_postings(posting, limit=5)) == 5
 
 
-def test_a_listing_closed_after_caching_is_not_shown(posting, django_assert_num_queries):
+def test_a_listing_closed_after_caching_is_not_shown(
+    posting, redis_client, django_assert_num_queries
+):
     first = job(days_ago=1, title="Senior Platform Engineer")
     second = job(days_ago=2, title="Senior Mobile Engineer")
     assert similar_postings(posting) == [first, second]
@@ -115,22 +119,138 @@ def test_a_listing_closed_after_caching_is_not_shown(posting, django_assert_num_
         assert similar_postings(posting) == [second]
 
 
-def test_a_cache_that_is_down_means_asking_the_database(posting, monkeypatch, caplog):
+def test_a_redis_that_is_down_means_asking_the_database(posting, redis_client, monkeypatch, caplog):
     alike = job(title="Senior Platform Engineer")
 
     def down(*args, **kwargs):
-        raise ConnectionError("cache is down")
+        raise redis.ConnectionError("Redis is down")
 
-    monkeypatch.setattr(cache, "get", down)
-    monkeypatch.setattr(cache, "set", down)
+    for name in ("read_kept", "current", "keep"):
+        monkeypatch.setattr(changes, name, down)
+    assert similar_postings(posting) == [alike]
     assert similar_postings(posting) == [alike]
     assert "similar jobs cache unavailable" in caplog.text
 
 
-def test_similar_ids_is_one_query(posting, django_assert_num_queries):
+def test_without_redis_nothing_is_kept(posting, without_redis, django_assert_num_queries):
+    alike = job(title="Senior Platform Engineer")
+    assert similar_postings(posting) == [alike]
+    with django_assert_num_queries(2):  # the group, its cards: every time
+        assert similar_postings(posting) == [alike]
+
+
+def test_the_group_is_one_query(posting, django_assert_num_queries):
     job()
     with django_assert_num_queries(1):
-        similar.similar_ids(posting, 8)
+        similar._query(posting, similar.GROUP_ROWS)
+
+
+# --- One group, many listings: kept once, never stale ------------------------------------------
+
+
+def test_listings_of_one_group_share_it_and_read_no_similar_jobs_from_the_database(
+    posting, redis_client, django_assert_num_queries
+):
+    first = job(days_ago=1, title="Senior Platform Engineer")
+    second = job(days_ago=2, title="Senior Mobile Engineer")
+    assert similar_postings(posting) == [first, second]
+    with django_assert_num_queries(0):  # the same group, kept with its cards
+        assert similar_postings(first) == [second, posting]  # never the listing itself
+        assert similar_postings(second) == [first, posting]
+
+
+def test_a_similar_job_closed_since_its_group_was_kept_is_not_shown(posting):
+    first = job(days_ago=1, title="Senior Platform Engineer")
+    second = job(days_ago=2, title="Senior Mobile Engineer")
+    third = job(days_ago=3, title="Senior Data Engineer")
+    assert similar_postings(posting) == [first, second, third]
+
+    first.status = Posting.Status.CLOSED
+    first.closed_at = timezone.now()
+    first.save()
+    Posting.objects.filter(pk=second.pk).update(status=Posting.Status.EXPIRED)
+    assert similar_postings(third) == [posting]  # another listing of the group
+    assert similar_postings(posting) == [third]
+
+
+def test_a_change_to_the_whole_board_leaves_no_kept_group_in_use(posting):
+    first = job(days_ago=1, title="Senior Platform Engineer")
+    second = job(days_ago=2, title="Senior Mobile Engineer")
+    assert similar_postings(posting) == [first, second]
+    with connection.cursor() as cursor:  # rows changed whose marks are not known (a migration)
+        cursor.execute(
+            "UPDATE postings_posting SET status = %s WHERE id = %s",
+            [Posting.Status.CLOSED, first.pk],
+        )
+    changes.everything_changed()
+    assert similar_postings(posting) == [second]
+
+
+def test_a_similar_job_past_its_deadline_since_its_group_was_kept_is_not_shown(posting):
+    first = job(days_ago=1, title="Senior Platform Engineer")
+    ending = job(
+        days_ago=2, title="Senior Mobile Engineer", deadline=timezone.now() + timedelta(seconds=1)
+    )
+    assert similar_postings(posting) == [first, ending]
+    time.sleep(1.1)  # nothing written: only the clock says it ended
+    assert similar_postings(posting) == [first]
+
+
+def test_a_similar_job_moved_to_another_city_since_its_group_was_kept_moves_with_it(
+    posting, redis_client
+):
+    moving = job(days_ago=1, title="Senior Platform Engineer")
+    staying = job(days_ago=2, title="Senior Mobile Engineer")
+    assert similar_postings(posting) == [moving, staying]
+
+    Posting.objects.filter(pk=moving.pk).update(city="Munich", region="Bavaria")
+    assert similar_postings(posting) == [staying]  # until the group is read again
+    similar.forget_kept_groups()
+    assert similar_postings(posting) == [staying, moving]  # the same country, after the city
+
+
+def test_a_similar_jobs_company_renamed_since_its_group_was_kept_shows_its_new_name(posting):
+    alike = job(title="Senior Platform Engineer")
+    assert similar_postings(posting)[0].company.name == alike.company.name
+
+    alike.company.name = "Renamed Ltd"
+    alike.company.save()
+    assert similar_postings(posting)[0].company.name == "Renamed Ltd"
+
+
+def test_a_group_kept_by_another_version_or_unreadable_is_read_again(posting, redis_client):
+    alike = job(title="Senior Platform Engineer")
+    redis_client.set(similar.group_key(posting), b"not a kept group")
+    assert similar_postings(posting) == [alike]
+    marks = changes.current([], [])
+    changes.keep(similar.group_key(posting), b"\x80garbage", marks, 60)
+    assert similar_postings(posting) == [alike]
+
+
+def test_when_those_like_it_fill_a_kept_branch_the_listings_own_statement_runs(posting):
+    # The same description as the listing: the same job listed again, never "similar".
+    for n in range(similar.GROUP_ROWS):
+        job(days_ago=1 + n / 100, title=f"Senior Engineer {n}", description=posting.description)
+    older = job(days_ago=4, title="Senior Platform Engineer")
+    assert similar_postings(posting) == [older]
+    assert similar_postings(posting) == [older]  # from a kept group too
+
+
+def test_a_listing_picked_further_on_than_the_kept_cards_is_read_afresh(posting):
+    repeated = "The same role, listed again: " + " ".join(f"duty{n}" for n in range(40)) + "."
+    viewed = job(days_ago=0.5, title="Senior Engineer", description=repeated)
+    for n in range(4):  # like it: left out of its similar jobs
+        job(days_ago=1 + n / 10, title=f"Senior Engineer ({n})", description=repeated)
+    berlin = [job(days_ago=2 + n / 10, title=f"Senior Platform Engineer {n}") for n in range(5)]
+    munich = [
+        job(days_ago=0.1 * (1 + n), city="Munich", region="Bavaria", title=f"Senior SRE {n}")
+        for n in range(3)
+    ]
+    # Kept: the cards of the city's 11 listings and of the first in Munich; this listing's page
+    # picks six in the city, so the next two in Munich are read afresh.
+    expected = [*berlin, posting, *munich[:2]]
+    assert similar_postings(viewed, limit=8) == expected
+    assert similar_postings(viewed, limit=8) == expected
 
 
 # --- On the page ----------------------------------------------------------------------------

@@ -386,11 +386,32 @@ def test_back_link_returns_to_the_filtered_list_and_only_to_it(client):
     assert "evil.example" not in html.split("Back to jobs")[0].rsplit("<a", 1)[-1]
 
 
-def test_detail_page_query_count_is_constant(client):
+def test_detail_page_query_count_is_constant(client, redis_client):
     posting = PublishedPostingFactory()
-    with CaptureQueriesContext(connection) as queries:
+    group = {
+        name: getattr(posting, name)
+        for name in ("practice_area", "seniority", "country", "city", "region", "workplace")
+    }
+    neighbour, *_others = PublishedPostingFactory.create_batch(6, **group)
+    with CaptureQueriesContext(connection) as first:
         client.get(posting.get_absolute_url(), HTTP_USER_AGENT=BROWSER_UA)
-    assert len(queries) <= 3
+    # The listing; its similar jobs' group and their cards; the kept page's check of what it shows.
+    assert len(first) <= 4
+    with CaptureQueriesContext(connection) as second:
+        response = client.get(neighbour.get_absolute_url(), HTTP_USER_AGENT=BROWSER_UA)
+    assert len(response.context["similar_postings"]) == 4
+    assert len(second) <= 2  # the group is kept: the listing, and the kept page's check
+
+
+def test_a_listing_listed_again_points_to_the_open_one_in_one_more_query(client):
+    original = PublishedPostingFactory(title="Harbour Pilot")
+    repeat = PublishedPostingFactory(status=Posting.Status.CLOSED, duplicate_of=original)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(repeat.get_absolute_url(), HTTP_USER_AGENT=BROWSER_UA)
+    html = page.content.decode()
+    assert "This job is listed again." in html and original.get_absolute_url() in html
+    # As a listing's first visit, and the listing it repeats with its company: nothing deferred.
+    assert len(queries) <= 5
 
 
 # --- What crawlers and link previews read ------------------------------------------------------
