@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 
 import django_filters
@@ -10,6 +12,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 from django.forms.renderers import get_default_renderer
 from django.utils import timezone
+from django.utils.choices import BaseChoiceIterator
 from django.utils.safestring import SafeString, mark_safe
 from django_countries import countries
 
@@ -46,6 +49,27 @@ def location_parts(value: str) -> list[str]:
     """The place filter's parts: "Austin", "Texas", "Germany" or "Austin, Texas". Every part
     names the city, the region or the country (letter case aside); at most three."""
     return [part for part in (p.strip() for p in value.split(",")[:3]) if part]
+
+
+class SharedChoices(BaseChoiceIterator):
+    """A list of choices that is the same for every request, shared by every request's form.
+
+    A form deep-copies its fields, choices and all, on every request. A deep copy of
+    ``countries`` is a new object that translates and sorts all 250 names again (django-countries
+    caches them per object, per language): that was a third of the list page's Python outside
+    its templates. The other lists are only copied, but on every request too."""
+
+    def __init__(self, choices: Iterable[tuple[str, str]]) -> None:
+        self.choices = choices
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self.choices)
+
+    def __len__(self) -> int:
+        return len(self.choices)  # type: ignore[arg-type]
+
+    def __deepcopy__(self, memo: dict) -> SharedChoices:
+        return self  # never changed by a form
 
 
 class PrerenderedSelect(forms.Select):
@@ -123,24 +147,31 @@ class PostingFilter(django_filters.FilterSet):
     )
     location = django_filters.CharFilter(label="Place", method="filter_location", max_length=200)
     country = django_filters.ChoiceFilter(
-        label="Country", choices=countries, empty_label="Any country", widget=PrerenderedSelect
+        label="Country",
+        choices=SharedChoices(countries),
+        empty_label="Any country",
+        widget=PrerenderedSelect,
     )
     workplace = django_filters.MultipleChoiceFilter(
-        distinct=False, choices=Posting.Workplace.choices, widget=forms.CheckboxSelectMultiple
+        distinct=False,
+        choices=SharedChoices(Posting.Workplace.choices),
+        widget=forms.CheckboxSelectMultiple,
     )
     employment_type = django_filters.MultipleChoiceFilter(
         distinct=False,
         label="Employment type",
-        choices=Posting.EmploymentType.choices,
+        choices=SharedChoices(Posting.EmploymentType.choices),
         widget=forms.CheckboxSelectMultiple,
     )
     seniority = django_filters.MultipleChoiceFilter(
-        distinct=False, choices=Posting.Seniority.choices, widget=forms.CheckboxSelectMultiple
+        distinct=False,
+        choices=SharedChoices(Posting.Seniority.choices),
+        widget=forms.CheckboxSelectMultiple,
     )
     practice_area = django_filters.MultipleChoiceFilter(
         distinct=False,
         label="Practice area",
-        choices=Posting.PracticeArea.choices,
+        choices=SharedChoices(Posting.PracticeArea.choices),
         widget=forms.CheckboxSelectMultiple,
     )
     company = django_filters.CharFilter(label="Company", method="filter_company", max_length=200)
@@ -148,12 +179,12 @@ class PostingFilter(django_filters.FilterSet):
         distinct=False,
         label="Company type",
         field_name="company__company_type",
-        choices=Company.CompanyType.choices,
+        choices=SharedChoices(Company.CompanyType.choices),
         widget=forms.CheckboxSelectMultiple,
     )
     posted = django_filters.ChoiceFilter(
         label="Date posted",
-        choices=POSTED_CHOICES,
+        choices=SharedChoices(POSTED_CHOICES),
         method="filter_posted",
         empty_label="Any time",
         widget=forms.RadioSelect,
@@ -173,6 +204,28 @@ class PostingFilter(django_filters.FilterSet):
 
     # Set when every keyword is too common to search for, so the page can say so.
     ignored_keywords: str = ""
+
+    def __init__(self, data=None, queryset=None, *, request=None, prefix=None) -> None:
+        # django-filter deep-copies every filter, with its field, for each request; a filter
+        # holds nothing a request changes but its parent, so a shallow copy of each will do.
+        base_filters, self.base_filters = self.base_filters, {}
+        super().__init__(data, queryset, request=request, prefix=prefix)
+        del self.base_filters  # the class's again
+        self.filters = {name: copy.copy(filter_) for name, filter_ in base_filters.items()}
+        for filter_ in self.filters.values():
+            filter_.model = self.queryset.model
+            filter_.parent = self
+            if filter_.method is not None:
+                filter_.method = filter_.method  # a method of this copy's parent, not the class's
+
+    @classmethod
+    def get_form_class(cls) -> type[forms.Form]:
+        # Built once per process, not per request: its fields are the same every time, and
+        # each form deep-copies them for itself.
+        if "_form_class" not in cls.__dict__:
+            fields = {name: filter_.field for name, filter_ in cls.base_filters.items()}
+            cls._form_class = type(f"{cls.__name__}Form", (cls._meta.form,), fields)
+        return cls._form_class
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         # "Include closed" decides the base set, so it applies even when the box is unticked.

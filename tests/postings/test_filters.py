@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.http import QueryDict
 from django.utils import timezone
+from django_countries import Countries, countries
 
 from postings import facets
 from postings.browse import (
@@ -29,7 +30,7 @@ from postings.factories import (
     PublishedPostingFactory,
     RemovedPostingFactory,
 )
-from postings.filters import PostingFilter
+from postings.filters import POSTED_CHOICES, PostingFilter
 from postings.models import NO_DEADLINE, Posting
 from postings.search import keyword_filter
 
@@ -192,6 +193,61 @@ def test_active_filters_lists_only_valid_non_empty_filters():
     )
     filterset.qs  # noqa: B018 - validates the form
     assert filterset.active_filters == {"workplace": ["remote"], "q": "python"}
+
+
+# --- a filterset per request, cheaply -------------------------------------------------------
+
+
+def test_the_countries_are_not_translated_again_for_each_request(monkeypatch):
+    str(PostingFilter(query(country="DE")).form["country"])  # the first may translate them
+    translated = []
+    original = Countries.translate_pair
+
+    def translate_pair(self, *args, **kwargs):
+        translated.append(args)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Countries, "translate_pair", translate_pair)
+    filterset = PostingFilter(query(country="FR"), queryset=Posting.objects.none())
+    assert filterset.is_valid()
+    select = str(filterset.form["country"])
+    assert '<option value="FR" selected>France</option>' in select
+    assert select.count("<option") == 250
+    assert translated == []
+
+
+def test_each_filterset_has_filters_and_a_form_of_its_own():
+    first = PostingFilter(query(company="acme", country="DE"))
+    second = PostingFilter(query(company="globex"))
+    for filterset in (first, second):
+        for name, filter_ in filterset.filters.items():
+            assert filter_ is not PostingFilter.base_filters[name]
+            assert filter_.parent is filterset
+    # A method filter calls its own filterset's method, not the class's nor another's.
+    assert first.filters["company"].filter.method == first.filter_company
+    assert second.filters["company"].filter.method == second.filter_company
+    assert not hasattr(PostingFilter.base_filters["company"], "parent")
+    assert first.form.fields["country"] is not second.form.fields["country"]
+    assert first.is_valid() and second.is_valid()
+    assert first.form.cleaned_data["country"] == "DE"
+    assert second.form.cleaned_data["country"] == ""
+
+
+@pytest.mark.postgres
+def test_a_filter_method_reports_to_its_own_filterset():
+    common = PostingFilter(query(q="the and of"), queryset=Posting.objects.all())
+    rare = PostingFilter(query(q="lighthouse"), queryset=Posting.objects.all())
+    list(common.qs), list(rare.qs)
+    assert (common.ignored_keywords, rare.ignored_keywords) == ("the and of", "")
+
+
+def test_the_choice_lists_are_the_models_choices():
+    form = PostingFilter(query()).form
+    assert list(form.fields["workplace"].choices) == Posting.Workplace.choices
+    assert list(form.fields["posted"].choices) == [("", "Any time"), *POSTED_CHOICES]
+    countries_offered = list(form.fields["country"].choices)
+    assert countries_offered[0] == ("", "Any country")
+    assert countries_offered[1:] == list(countries) and len(countries_offered) == 250
 
 
 # --- keywords -------------------------------------------------------------------------------
