@@ -73,51 +73,75 @@ class SharedChoices(BaseChoiceIterator):
 
 
 class PrerenderedSelect(forms.Select):
-    """Django's ``Select``, byte for byte, with each option's HTML rendered once per process (for
-    each list of choices) instead of through two templates per option on every page: the
-    country list's 250 options were a third of the job list's rendering. Which options are
-    selected is still Django's ``optgroups()`` decision, made per request."""
+    """Django's ``Select``, byte for byte, with its HTML rendered once per process (for each list
+    of choices) instead of through two templates per option on every page: the country list's
+    250 options were a third of the job list's rendering, and building its 250 options' contexts
+    per request (``optgroups()``) was still a millisecond. Per request it only picks the
+    selected option, as ``optgroups()`` does: the first whose value is among the widget's."""
 
-    # A list of choices -> its options' HTML, unselected and selected.
-    _rendered: dict[tuple, tuple[list[str], list[str]]] = {}
+    # A list of choices -> its options' HTML, unselected and selected, and the index of the first
+    # option of each value.
+    _rendered: dict[tuple, tuple[list[str], list[str], dict[str, int]]] = {}
+    # The <select> around the options, by what it shows: its template, name and attributes.
+    _shells: dict[tuple, tuple[str, str]] = {}
 
     def render(self, name, value, attrs=None, renderer=None) -> SafeString:
-        context = self.get_context(name, value, attrs)
-        groups = context["widget"]["optgroups"]
-        if any(group_name for group_name, _options, _index in groups):
-            return super().render(name, value, attrs, renderer)  # groups: rendered as Django does
-        options = [option for _name, group, _index in groups for option in group]
-        plain, selected = self._options_html(options, renderer)
-        html = [selected[i] if o["selected"] else plain[i] for i, o in enumerate(options)]
-        context["widget"]["optgroups"] = []
-        empty = self._render(self.template_name, context, renderer)
-        head, end, tail = empty.rpartition("\n</select>")
+        choices = tuple(self.choices)
+        if (
+            self.allow_multiple_selected
+            or self.option_inherits_attrs
+            or any(isinstance(label, list | tuple) for _value, label in choices)
+        ):
+            return super().render(name, value, attrs, renderer)  # as Django renders them
+        # Django's context for the widget, less the options (``ChoiceWidget.get_context``).
+        context = forms.Widget.get_context(self, name, value, attrs)
+        plain, selected, first = self._options_html(name, choices, renderer)
+        html = plain.copy()
+        found = [first[v] for v in context["widget"]["value"] if v in first]
+        if found:
+            html[min(found)] = selected[min(found)]
+        head, tail = self._shell(context, renderer)
         # Every part is the output of Django's own widget templates, escaped there.
-        return mark_safe(head + "".join(html) + end + tail)  # noqa: S308
+        return mark_safe(head + "".join(html) + tail)  # noqa: S308
 
-    def _options_html(self, options: list[dict], renderer) -> tuple[list[str], list[str]]:
-        key = tuple(
-            (str(o["value"]), str(o["label"]), o["template_name"], repr(self._attrs(o)))
-            for o in options
-        )
+    def _options_html(
+        self, name: str, choices: tuple, renderer
+    ) -> tuple[list[str], list[str], dict[str, int]]:
+        key = (choices, self.option_template_name, repr(self.checked_attribute))
         if key not in self._rendered:
             if len(self._rendered) >= 32:  # lists of choices are few; never grow without bound
                 self._rendered.clear()
+            options = [
+                self.create_option(name, "" if v is None else v, label, False, index)
+                for index, (v, label) in enumerate(choices)
+            ]
+            first: dict[str, int] = {}
+            for index, option in enumerate(options):
+                first.setdefault(str(option["value"]), index)
             self._rendered[key] = (
-                [self._option_html(self._unselected(o), renderer) for o in options],
-                [self._option_html(self._selected(o), renderer) for o in options],
+                [self._option_html(option, renderer) for option in options],
+                [self._option_html(self._selected(option), renderer) for option in options],
+                first,
             )
         return self._rendered[key]
 
-    def _attrs(self, option: dict) -> dict:
-        """An option's attributes but "selected"."""
-        return {k: v for k, v in option["attrs"].items() if k not in self.checked_attribute}
-
-    def _unselected(self, option: dict) -> dict:
-        return {**option, "selected": False, "attrs": self._attrs(option)}
+    def _shell(self, context: dict, renderer) -> tuple[str, str]:
+        """The <select> without options, split where they go. (Its template shows the widget's
+        value only through the options.)"""
+        widget = {k: v for k, v in context["widget"].items() if k != "value"}
+        key = repr(sorted(widget.items()))
+        if key not in self._shells:
+            if len(self._shells) >= 32:
+                self._shells.clear()
+            empty = self._render(
+                self.template_name, {**context, "widget": {**widget, "optgroups": []}}, renderer
+            )
+            head, end, tail = empty.rpartition("\n</select>")
+            self._shells[key] = (head, end + tail)
+        return self._shells[key]
 
     def _selected(self, option: dict) -> dict:
-        return {**option, "selected": True, "attrs": self._attrs(option) | self.checked_attribute}
+        return {**option, "selected": True, "attrs": option["attrs"] | self.checked_attribute}
 
     def _option_html(self, option: dict, renderer) -> str:
         # As select.html's {% include %} places each option: indented on a line of its own, and

@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django import forms
 from django.http import QueryDict
 from django.utils import timezone
 from django_countries import Countries, countries
@@ -30,7 +31,7 @@ from postings.factories import (
     PublishedPostingFactory,
     RemovedPostingFactory,
 )
-from postings.filters import POSTED_CHOICES, PostingFilter
+from postings.filters import POSTED_CHOICES, PostingFilter, PrerenderedSelect
 from postings.models import NO_DEADLINE, Posting
 from postings.search import keyword_filter
 
@@ -214,6 +215,21 @@ def test_the_countries_are_not_translated_again_for_each_request(monkeypatch):
     assert '<option value="FR" selected>France</option>' in select
     assert select.count("<option") == 250
     assert translated == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "attrs"),
+    [("size", None, None), ("size", "m", {"id": "id_size"}), ("size", "m", {"id": "other"}),
+     ("other", "m", {"id": "id_size", "required": True}), ("size", "l", None), ("size", 3, None),
+     ("size", ["l", "s"], None), ("size", '"><b>', {"class": "x"}), ("size", "", None)],
+)  # fmt: skip
+def test_the_prerendered_select_is_djangos_select_byte_for_byte(name, value, attrs):
+    # Values as a form may give them: twice ("l" first wins), None, a number, text to escape.
+    choices = [("", "Any"), (None, "None"), ("s", "Small"), ("m", "M & <m>"), ("l", "Large"),
+               ("l", "Large again"), (3, "Three")]  # fmt: skip
+    for _ in range(2):  # rendered, then from what the first rendering kept
+        shown = PrerenderedSelect(choices=choices).render(name, value, attrs)
+        assert shown == forms.Select(choices=choices).render(name, value, attrs)
 
 
 def test_each_filterset_has_filters_and_a_form_of_its_own():
