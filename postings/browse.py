@@ -182,7 +182,7 @@ class JobList:
 
 def browse(params: QueryDict) -> JobList:
     notices: list[str] = []
-    filterset = PostingFilter(params, queryset=Posting.objects.for_cards())
+    filterset = PostingFilter(params, queryset=Posting.objects.for_job_list())
     for name, errors in filterset.errors.items():
         label = filterset.filters[name].label or name.replace("_", " ").capitalize()
         notices.append(f"{label}: {' '.join(errors)} This filter was ignored.")
@@ -320,7 +320,7 @@ class RankedMatches:
 
     def __getitem__(self, part: slice) -> list[Posting]:
         wanted = self.order[part]
-        found = Posting.objects.for_cards().in_bulk(wanted) if wanted else {}
+        found = Posting.objects.for_job_list().in_bulk(wanted) if wanted else {}
         return [found[pk] for pk in wanted if pk in found]
 
 
@@ -350,7 +350,7 @@ class IdsFirst:
 
     def __getitem__(self, part: slice) -> list[Posting]:
         ids = self.queryset.values("pk")[part]
-        rows = Posting.objects.for_cards()
+        rows = Posting.objects.for_job_list()
         if "deadline_key" in self.queryset.query.annotations:  # the cursor reads it
             rows = rows.annotate(deadline_key=deadline_key())
         return list(rows.filter(pk__in=ids).order_by(*self.queryset.query.order_by))
