@@ -14,6 +14,7 @@ from django.forms.renderers import get_default_renderer
 from django.utils import timezone
 from django.utils.choices import BaseChoiceIterator
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 from django_countries import countries
 
 from .models import Company, Posting, PostingQuerySet
@@ -37,12 +38,28 @@ COUNTRY_ALIASES = {
 def country_codes(text: str) -> list[str]:
     """ISO codes a place name may mean: a country's name, its two-letter code or a common alias."""
     folded = text.strip().casefold()
-    codes = [code for code, label in countries if label.casefold() == folded]
-    if len(folded) == 2 and folded.upper() in dict(countries):
+    by_name, known = _country_names()
+    codes = list(by_name.get(folded, ()))
+    if len(folded) == 2 and folded.upper() in known:
         codes.append(folded.upper())
     if folded in COUNTRY_ALIASES:
         codes.append(COUNTRY_ALIASES[folded])
     return sorted(set(codes))
+
+
+# Per language: each country's name, case folded, to its codes; and every code.
+_names_of_countries: dict[str | None, tuple[dict[str, list[str]], frozenset[str]]] = {}
+
+
+def _country_names() -> tuple[dict[str, list[str]], frozenset[str]]:
+    """Worked out once per language, not by folding 250 names for each place asked for."""
+    language = get_language()
+    if language not in _names_of_countries:
+        by_name: dict[str, list[str]] = {}
+        for code, label in countries:
+            by_name.setdefault(label.casefold(), []).append(code)
+        _names_of_countries[language] = (by_name, frozenset(code for code, _label in countries))
+    return _names_of_countries[language]
 
 
 def location_parts(value: str) -> list[str]:

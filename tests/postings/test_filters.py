@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django import forms
 from django.http import QueryDict
-from django.utils import timezone
+from django.utils import timezone, translation
 from django_countries import Countries, countries
 
 from postings import facets
@@ -31,7 +31,7 @@ from postings.factories import (
     PublishedPostingFactory,
     RemovedPostingFactory,
 )
-from postings.filters import POSTED_CHOICES, PostingFilter, PrerenderedSelect
+from postings.filters import POSTED_CHOICES, PostingFilter, PrerenderedSelect, country_codes
 from postings.models import NO_DEADLINE, Posting
 from postings.search import keyword_filter
 
@@ -99,6 +99,14 @@ def test_a_place_of_several_parts_must_match_every_part():
     assert filtered(location="Austin, Germany") == set()
     assert filtered(location="DE") == {berlin}
     assert filtered(location=" , ,") == set(Posting.objects.all())
+
+
+def test_a_country_is_named_in_the_language_of_the_request():
+    assert country_codes(" germany ") == ["DE"] and country_codes("Deutschland") == []
+    with translation.override("de"):
+        assert country_codes("deutschland") == ["DE"] and country_codes("Germany") == []
+        assert country_codes("de") == ["DE"] and country_codes("USA") == ["US"]
+    assert country_codes("GERMANY") == ["DE"] and country_codes("xx") == []
 
 
 def test_country_keeps_listings_filed_under_that_country():
