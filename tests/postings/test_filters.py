@@ -616,6 +616,22 @@ def test_relevance_puts_a_title_match_before_a_description_match(small_pages):
 
 
 @pytest.mark.postgres
+def test_equally_relevant_matches_come_newest_first_then_by_id(small_pages):
+    now = timezone.now()
+    same = {"title": "Lighthouse Keeper", "description": "Lamps."}
+    older = PublishedPostingFactory(**same, posted_at=now - timedelta(days=2))
+    tied = [PublishedPostingFactory(**same, posted_at=now - timedelta(days=1)) for _ in range(2)]
+    newest = PublishedPostingFactory(**same, posted_at=now - timedelta(hours=1))
+    best = PublishedPostingFactory(
+        title="Lighthouse Keeper, lighthouse",
+        description="Lighthouse.",
+        posted_at=now - timedelta(days=3),
+    )
+    shown = ids(run("q=lighthouse").postings) + ids(run("q=lighthouse&page=2").postings)
+    assert shown == [best.pk, newest.pk, tied[1].pk, tied[0].pk, older.pk]
+
+
+@pytest.mark.postgres
 def test_relevance_ranks_the_newest_matches_and_says_so(small_pages, settings):
     settings.POSTINGS_MAX_OFFSET_PAGE = 2  # relevance ranks the newest 2 pages (6) of matches
     now = timezone.now()
