@@ -264,7 +264,11 @@ class PostingFilter(django_filters.FilterSet):
         # Built once per process, not per request: its fields are the same every time, and
         # each form deep-copies them for itself.
         if "_form_class" not in cls.__dict__:
-            fields = {name: filter_.field for name, filter_ in cls.base_filters.items()}
+            fields = {}
+            for name, base in cls.base_filters.items():
+                filter_ = copy.copy(base)
+                filter_.model = cls._meta.model  # as a filterset's own: labels from the model
+                fields[name] = filter_.field
             cls._form_class = type(f"{cls.__name__}Form", (cls._meta.form,), fields)
         return cls._form_class
 

@@ -7,6 +7,7 @@ import base64
 import json
 from datetime import UTC, datetime, timedelta
 
+import django_filters
 import pytest
 from django import forms
 from django.http import QueryDict
@@ -255,6 +256,25 @@ def test_each_filterset_has_filters_and_a_form_of_its_own():
     assert first.is_valid() and second.is_valid()
     assert first.form.cleaned_data["country"] == "DE"
     assert second.form.cleaned_data["country"] == ""
+
+
+def test_the_form_built_once_is_the_form_django_filter_builds():
+    filterset = PostingFilter(query(country="DE", workplace=["remote"]))
+    stock = django_filters.filterset.BaseFilterSet.get_form_class(filterset)(filterset.data)
+    ours = filterset.form
+    assert list(ours.fields) == list(stock.fields)
+    for name, field in ours.fields.items():
+        other = stock.fields[name]
+        assert type(field) is type(other) and type(field.widget) is type(other.widget), name
+        assert (field.label, field.required, field.help_text) == (
+            other.label,
+            other.required,
+            other.help_text,
+        ), name
+        assert list(getattr(field, "choices", [])) == list(getattr(other, "choices", [])), name
+        assert str(ours[name].label_tag()) == str(stock[name].label_tag()), name
+    assert ours.is_valid() and stock.is_valid()
+    assert ours.cleaned_data == stock.cleaned_data
 
 
 @pytest.mark.postgres
