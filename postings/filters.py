@@ -125,7 +125,8 @@ class PrerenderedSelect(forms.Select):
         self, name: str, choices: tuple, renderer
     ) -> tuple[list[str], list[str], dict[str, int]]:
         key = (choices, self.option_template_name, repr(self.checked_attribute))
-        if key not in self._rendered:
+        rendered = self._rendered.get(key)  # kept in a local: another thread may clear them
+        if rendered is None:
             if len(self._rendered) >= 32:  # lists of choices are few; never grow without bound
                 self._rendered.clear()
             options = [
@@ -135,27 +136,28 @@ class PrerenderedSelect(forms.Select):
             first: dict[str, int] = {}
             for index, option in enumerate(options):
                 first.setdefault(str(option["value"]), index)
-            self._rendered[key] = (
+            rendered = self._rendered[key] = (
                 [self._option_html(option, renderer) for option in options],
                 [self._option_html(self._selected(option), renderer) for option in options],
                 first,
             )
-        return self._rendered[key]
+        return rendered
 
     def _shell(self, context: dict, renderer) -> tuple[str, str]:
         """The <select> without options, split where they go. (Its template shows the widget's
         value only through the options.)"""
         widget = {k: v for k, v in context["widget"].items() if k != "value"}
         key = repr(sorted(widget.items()))
-        if key not in self._shells:
+        shell = self._shells.get(key)
+        if shell is None:
             if len(self._shells) >= 32:
                 self._shells.clear()
             empty = self._render(
                 self.template_name, {**context, "widget": {**widget, "optgroups": []}}, renderer
             )
             head, end, tail = empty.rpartition("\n</select>")
-            self._shells[key] = (head, end + tail)
-        return self._shells[key]
+            shell = self._shells[key] = (head, end + tail)
+        return shell
 
     def _selected(self, option: dict) -> dict:
         return {**option, "selected": True, "attrs": option["attrs"] | self.checked_attribute}

@@ -100,7 +100,7 @@ def detail_url(pk: int | None, slug: str) -> str:
         key = (get_script_prefix(), get_urlconf(), get_language())
         if key not in _detail_address:
             _detail_address[key] = _address_parts()
-        parts = _detail_address[key]
+        parts = _detail_address[key]  # never forgotten: a few keys at most
         if parts is not None:
             return f"{parts[0]}{pk}{parts[1]}{slug}{parts[2]}"
     return reverse("postings:detail", kwargs={"pk": pk, "slug": slug})
