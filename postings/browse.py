@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, Q
+from django.db.models import F, Lookup, Q
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -182,7 +182,7 @@ class JobList:
 
 def browse(params: QueryDict) -> JobList:
     notices: list[str] = []
-    filterset = PostingFilter(params, queryset=Posting.objects.for_cards())
+    filterset = PostingFilter(params, queryset=Posting.objects.for_job_list())
     for name, errors in filterset.errors.items():
         label = filterset.filters[name].label or name.replace("_", " ").capitalize()
         notices.append(f"{label}: {' '.join(errors)} This filter was ignored.")
@@ -306,22 +306,38 @@ class RankedMatches:
     in one statement made PostgreSQL hash every company for the sake of a 20-row page."""
 
     def __init__(self, ids: list[int], keywords: str) -> None:
-        self.ids, self.keywords = ids, keywords
+        self.ids, self.keywords = ids, keywords  # newest first: by -posted_at, then -pk
 
     @cached_property
     def order(self) -> list[int]:
         if not self.ids:
             return []
-        rows = with_rank(Posting.objects.filter(pk__in=self.ids), self.keywords).values_list(
-            "pk", "rank", "posted_at"
-        )
-        ordered = sorted(rows, key=lambda row: (row[1], row[2], row[0]), reverse=True)
-        return [pk for pk, _rank, _posted_at in ordered]
+        # The ids as one array, not a placeholder each: psycopg splits a statement of 500 of
+        # them (too long for its cache) anew on every search, 2 ms of the request.
+        matches = Posting.objects.filter(AnyOf(F("pk"), self.ids)).order_by()  # sorted here
+        rows = with_rank(matches, self.keywords).values_list("pk", "rank")
+        # The most relevant first, then the newest: the ids' own order, not their dates again.
+        newest = {pk: position for position, pk in enumerate(self.ids)}
+        return [pk for pk, _rank in sorted(rows, key=lambda row: (-row[1], newest[row[0]]))]
 
     def __getitem__(self, part: slice) -> list[Posting]:
         wanted = self.order[part]
-        found = Posting.objects.for_cards().in_bulk(wanted) if wanted else {}
+        found = Posting.objects.for_job_list().in_bulk(wanted) if wanted else {}
         return [found[pk] for pk in wanted if pk in found]
+
+
+class AnyOf(Lookup):
+    """``column = ANY(%s)``, PostgreSQL's ``IN`` with the values in one array parameter."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def get_prep_lookup(self) -> list[int]:
+        return [int(value) for value in self.rhs]
+
+    def as_sql(self, compiler, connection) -> tuple[str, list]:
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", [*params, self.rhs]
 
 
 def _page_number(raw: str | None, notices: list[str]) -> int:
@@ -350,7 +366,7 @@ class IdsFirst:
 
     def __getitem__(self, part: slice) -> list[Posting]:
         ids = self.queryset.values("pk")[part]
-        rows = Posting.objects.for_cards()
+        rows = Posting.objects.for_job_list()
         if "deadline_key" in self.queryset.query.annotations:  # the cursor reads it
             rows = rows.annotate(deadline_key=deadline_key())
         return list(rows.filter(pk__in=ids).order_by(*self.queryset.query.order_by))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 
 import django_filters
@@ -10,7 +12,9 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 from django.forms.renderers import get_default_renderer
 from django.utils import timezone
+from django.utils.choices import BaseChoiceIterator
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 from django_countries import countries
 
 from .models import Company, Posting, PostingQuerySet
@@ -34,12 +38,28 @@ COUNTRY_ALIASES = {
 def country_codes(text: str) -> list[str]:
     """ISO codes a place name may mean: a country's name, its two-letter code or a common alias."""
     folded = text.strip().casefold()
-    codes = [code for code, label in countries if label.casefold() == folded]
-    if len(folded) == 2 and folded.upper() in dict(countries):
+    by_name, known = _country_names()
+    codes = list(by_name.get(folded, ()))
+    if len(folded) == 2 and folded.upper() in known:
         codes.append(folded.upper())
     if folded in COUNTRY_ALIASES:
         codes.append(COUNTRY_ALIASES[folded])
     return sorted(set(codes))
+
+
+# Per language: each country's name, case folded, to its codes; and every code.
+_names_of_countries: dict[str | None, tuple[dict[str, list[str]], frozenset[str]]] = {}
+
+
+def _country_names() -> tuple[dict[str, list[str]], frozenset[str]]:
+    """Worked out once per language, not by folding 250 names for each place asked for."""
+    language = get_language()
+    if language not in _names_of_countries:
+        by_name: dict[str, list[str]] = {}
+        for code, label in countries:
+            by_name.setdefault(label.casefold(), []).append(code)
+        _names_of_countries[language] = (by_name, frozenset(code for code, _label in countries))
+    return _names_of_countries[language]
 
 
 def location_parts(value: str) -> list[str]:
@@ -48,52 +68,99 @@ def location_parts(value: str) -> list[str]:
     return [part for part in (p.strip() for p in value.split(",")[:3]) if part]
 
 
-class PrerenderedSelect(forms.Select):
-    """Django's ``Select``, byte for byte, with each option's HTML rendered once per process (for
-    each list of choices) instead of through two templates per option on every page: the
-    country list's 250 options were a third of the job list's rendering. Which options are
-    selected is still Django's ``optgroups()`` decision, made per request."""
+class SharedChoices(BaseChoiceIterator):
+    """A list of choices that is the same for every request, shared by every request's form.
 
-    # A list of choices -> its options' HTML, unselected and selected.
-    _rendered: dict[tuple, tuple[list[str], list[str]]] = {}
+    A form deep-copies its fields, choices and all, on every request. A deep copy of
+    ``countries`` is a new object that translates and sorts all 250 names again (django-countries
+    caches them per object, per language): that was a third of the list page's Python outside
+    its templates. The other lists are only copied, but on every request too."""
+
+    def __init__(self, choices: Iterable[tuple[str, str]]) -> None:
+        self.choices = choices
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self.choices)
+
+    def __len__(self) -> int:
+        return len(self.choices)  # type: ignore[arg-type]
+
+    def __deepcopy__(self, memo: dict) -> SharedChoices:
+        return self  # never changed by a form
+
+
+class PrerenderedSelect(forms.Select):
+    """Django's ``Select``, byte for byte, with its HTML rendered once per process (for each list
+    of choices) instead of through two templates per option on every page: the country list's
+    250 options were a third of the job list's rendering, and building its 250 options' contexts
+    per request (``optgroups()``) was still a millisecond. Per request it only picks the
+    selected option, as ``optgroups()`` does: the first whose value is among the widget's."""
+
+    # A list of choices -> its options' HTML, unselected and selected, and the index of the first
+    # option of each value.
+    _rendered: dict[tuple, tuple[list[str], list[str], dict[str, int]]] = {}
+    # The <select> around the options, by what it shows: its template, name and attributes.
+    _shells: dict[tuple, tuple[str, str]] = {}
 
     def render(self, name, value, attrs=None, renderer=None) -> SafeString:
-        context = self.get_context(name, value, attrs)
-        groups = context["widget"]["optgroups"]
-        if any(group_name for group_name, _options, _index in groups):
-            return super().render(name, value, attrs, renderer)  # groups: rendered as Django does
-        options = [option for _name, group, _index in groups for option in group]
-        plain, selected = self._options_html(options, renderer)
-        html = [selected[i] if o["selected"] else plain[i] for i, o in enumerate(options)]
-        context["widget"]["optgroups"] = []
-        empty = self._render(self.template_name, context, renderer)
-        head, end, tail = empty.rpartition("\n</select>")
+        choices = tuple(self.choices)
+        if (
+            self.allow_multiple_selected
+            or self.option_inherits_attrs
+            or any(isinstance(label, list | tuple) for _value, label in choices)
+        ):
+            return super().render(name, value, attrs, renderer)  # as Django renders them
+        # Django's context for the widget, less the options (``ChoiceWidget.get_context``).
+        context = forms.Widget.get_context(self, name, value, attrs)
+        plain, selected, first = self._options_html(name, choices, renderer)
+        html = plain.copy()
+        found = [first[v] for v in context["widget"]["value"] if v in first]
+        if found:
+            html[min(found)] = selected[min(found)]
+        head, tail = self._shell(context, renderer)
         # Every part is the output of Django's own widget templates, escaped there.
-        return mark_safe(head + "".join(html) + end + tail)  # noqa: S308
+        return mark_safe(head + "".join(html) + tail)  # noqa: S308
 
-    def _options_html(self, options: list[dict], renderer) -> tuple[list[str], list[str]]:
-        key = tuple(
-            (str(o["value"]), str(o["label"]), o["template_name"], repr(self._attrs(o)))
-            for o in options
-        )
-        if key not in self._rendered:
+    def _options_html(
+        self, name: str, choices: tuple, renderer
+    ) -> tuple[list[str], list[str], dict[str, int]]:
+        key = (choices, self.option_template_name, repr(self.checked_attribute))
+        rendered = self._rendered.get(key)  # kept in a local: another thread may clear them
+        if rendered is None:
             if len(self._rendered) >= 32:  # lists of choices are few; never grow without bound
                 self._rendered.clear()
-            self._rendered[key] = (
-                [self._option_html(self._unselected(o), renderer) for o in options],
-                [self._option_html(self._selected(o), renderer) for o in options],
+            options = [
+                self.create_option(name, "" if v is None else v, label, False, index)
+                for index, (v, label) in enumerate(choices)
+            ]
+            first: dict[str, int] = {}
+            for index, option in enumerate(options):
+                first.setdefault(str(option["value"]), index)
+            rendered = self._rendered[key] = (
+                [self._option_html(option, renderer) for option in options],
+                [self._option_html(self._selected(option), renderer) for option in options],
+                first,
             )
-        return self._rendered[key]
+        return rendered
 
-    def _attrs(self, option: dict) -> dict:
-        """An option's attributes but "selected"."""
-        return {k: v for k, v in option["attrs"].items() if k not in self.checked_attribute}
-
-    def _unselected(self, option: dict) -> dict:
-        return {**option, "selected": False, "attrs": self._attrs(option)}
+    def _shell(self, context: dict, renderer) -> tuple[str, str]:
+        """The <select> without options, split where they go. (Its template shows the widget's
+        value only through the options.)"""
+        widget = {k: v for k, v in context["widget"].items() if k != "value"}
+        key = repr(sorted(widget.items()))
+        shell = self._shells.get(key)
+        if shell is None:
+            if len(self._shells) >= 32:
+                self._shells.clear()
+            empty = self._render(
+                self.template_name, {**context, "widget": {**widget, "optgroups": []}}, renderer
+            )
+            head, end, tail = empty.rpartition("\n</select>")
+            shell = self._shells[key] = (head, end + tail)
+        return shell
 
     def _selected(self, option: dict) -> dict:
-        return {**option, "selected": True, "attrs": self._attrs(option) | self.checked_attribute}
+        return {**option, "selected": True, "attrs": option["attrs"] | self.checked_attribute}
 
     def _option_html(self, option: dict, renderer) -> str:
         # As select.html's {% include %} places each option: indented on a line of its own, and
@@ -123,24 +190,31 @@ class PostingFilter(django_filters.FilterSet):
     )
     location = django_filters.CharFilter(label="Place", method="filter_location", max_length=200)
     country = django_filters.ChoiceFilter(
-        label="Country", choices=countries, empty_label="Any country", widget=PrerenderedSelect
+        label="Country",
+        choices=SharedChoices(countries),
+        empty_label="Any country",
+        widget=PrerenderedSelect,
     )
     workplace = django_filters.MultipleChoiceFilter(
-        distinct=False, choices=Posting.Workplace.choices, widget=forms.CheckboxSelectMultiple
+        distinct=False,
+        choices=SharedChoices(Posting.Workplace.choices),
+        widget=forms.CheckboxSelectMultiple,
     )
     employment_type = django_filters.MultipleChoiceFilter(
         distinct=False,
         label="Employment type",
-        choices=Posting.EmploymentType.choices,
+        choices=SharedChoices(Posting.EmploymentType.choices),
         widget=forms.CheckboxSelectMultiple,
     )
     seniority = django_filters.MultipleChoiceFilter(
-        distinct=False, choices=Posting.Seniority.choices, widget=forms.CheckboxSelectMultiple
+        distinct=False,
+        choices=SharedChoices(Posting.Seniority.choices),
+        widget=forms.CheckboxSelectMultiple,
     )
     practice_area = django_filters.MultipleChoiceFilter(
         distinct=False,
         label="Practice area",
-        choices=Posting.PracticeArea.choices,
+        choices=SharedChoices(Posting.PracticeArea.choices),
         widget=forms.CheckboxSelectMultiple,
     )
     company = django_filters.CharFilter(label="Company", method="filter_company", max_length=200)
@@ -148,12 +222,12 @@ class PostingFilter(django_filters.FilterSet):
         distinct=False,
         label="Company type",
         field_name="company__company_type",
-        choices=Company.CompanyType.choices,
+        choices=SharedChoices(Company.CompanyType.choices),
         widget=forms.CheckboxSelectMultiple,
     )
     posted = django_filters.ChoiceFilter(
         label="Date posted",
-        choices=POSTED_CHOICES,
+        choices=SharedChoices(POSTED_CHOICES),
         method="filter_posted",
         empty_label="Any time",
         widget=forms.RadioSelect,
@@ -173,6 +247,32 @@ class PostingFilter(django_filters.FilterSet):
 
     # Set when every keyword is too common to search for, so the page can say so.
     ignored_keywords: str = ""
+
+    def __init__(self, data=None, queryset=None, *, request=None, prefix=None) -> None:
+        # django-filter deep-copies every filter, with its field, for each request; a filter
+        # holds nothing a request changes but its parent, so a shallow copy of each will do.
+        base_filters, self.base_filters = self.base_filters, {}
+        super().__init__(data, queryset, request=request, prefix=prefix)
+        del self.base_filters  # the class's again
+        self.filters = {name: copy.copy(filter_) for name, filter_ in base_filters.items()}
+        for filter_ in self.filters.values():
+            filter_.model = self.queryset.model
+            filter_.parent = self
+            if filter_.method is not None:
+                filter_.method = filter_.method  # a method of this copy's parent, not the class's
+
+    @classmethod
+    def get_form_class(cls) -> type[forms.Form]:
+        # Built once per process, not per request: its fields are the same every time, and
+        # each form deep-copies them for itself.
+        if "_form_class" not in cls.__dict__:
+            fields = {}
+            for name, base in cls.base_filters.items():
+                filter_ = copy.copy(base)
+                filter_.model = cls._meta.model  # as a filterset's own: labels from the model
+                fields[name] = filter_.field
+            cls._form_class = type(f"{cls.__name__}Form", (cls._meta.form,), fields)
+        return cls._form_class
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         # "Include closed" decides the base set, so it applies even when the box is unticked.

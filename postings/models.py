@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import difflib
+import re
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,9 +17,11 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Cast, Coalesce, Upper
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import get_language
+from django_countries import countries
 from django_countries.fields import CountryField
 
 from . import changes, geo
@@ -37,8 +41,81 @@ CANDIDATE_FIELDS = (
 )  # fmt: skip
 
 
+# What the job list reads of a listing: its card (templates/includes/_posting_card.html), what
+# a kept page is checked by (``pagecache.fingerprint``) and what "Next" continues from (the
+# sort's column). A column left out would be read by one more query per card.
+CARD_FIELDS = (
+    "company", "title", "slug", "summary", "city", "region", "country", "workplace",
+    "employment_type", "seniority", "practice_area", "salary_min", "salary_max",
+    "salary_currency", "salary_period", "status", "posted_at", "deadline", "closed_at",
+    "modified_at", "view_count", "company__name", "company__modified_at",
+)  # fmt: skip
+
+
 def slug_for(text: str, fallback: str) -> str:
     return slugify(text)[:80].strip("-") or fallback
+
+
+def choice_label(field: str, choices: Iterable[tuple[str, str]]) -> Callable[[models.Model], str]:
+    """A ``get_FOO_display`` that reads a dict built once: Django's rebuilds (and hashes) the
+    whole list of choices on every call, and each card of the job list shows four labels. As
+    Django's, a value no choice names is shown as it is. (The labels are plain strings.)"""
+    labels = dict(choices)
+
+    def display(self: models.Model) -> str:
+        value = getattr(self, field)
+        return labels.get(value, value)
+
+    display.__name__ = f"get_{field}_display"
+    return display
+
+
+_country_names: dict[tuple[str | None, str], str] = {}
+
+
+def country_name(code: str) -> str:
+    """A country's name in the active language, as ``Country.name`` gives it, found once per
+    process: django-countries translates it again (a lazy string, through gettext) on every
+    call, once a card."""
+    key = (get_language(), code)
+    name = _country_names.get(key)
+    if name is None:
+        if len(_country_names) >= 4096:  # codes and languages are few; never grow without bound
+            _country_names.clear()
+        name = _country_names[key] = countries.name(code)
+    return name
+
+
+# A listing's address, from its parts worked out once per script prefix, URLconf and language
+# (reverse() of a listing took a tenth of a millisecond, twenty times a page of cards): the
+# address of a made-up listing, split where its id and slug go.
+_SAMPLE_PK, _SAMPLE_SLUG = 918273645, "sample-slug-for-the-address"
+_SLUG = re.compile(r"[-a-zA-Z0-9_]+")  # Django's <slug:> converter: anything else is reversed
+_detail_address: dict[tuple, tuple[str, str, str] | None] = {}
+
+
+def detail_url(pk: int | None, slug: str) -> str:
+    """``reverse("postings:detail", kwargs={"pk": pk, "slug": slug})``, faster."""
+    if type(pk) is int and pk >= 0 and _SLUG.fullmatch(slug):
+        key = (get_script_prefix(), get_urlconf(), get_language())
+        if key not in _detail_address:
+            _detail_address[key] = _address_parts()
+        parts = _detail_address[key]  # never forgotten: a few keys at most
+        if parts is not None:
+            return f"{parts[0]}{pk}{parts[1]}{slug}{parts[2]}"
+    return reverse("postings:detail", kwargs={"pk": pk, "slug": slug})
+
+
+def _address_parts() -> tuple[str, str, str] | None:
+    """The address before the id, between the id and the slug, and after the slug; None (and
+    reverse() every time) should the sample's id or slug not be found once each, in order."""
+    pk, slug = str(_SAMPLE_PK), _SAMPLE_SLUG
+    url = reverse("postings:detail", kwargs={"pk": _SAMPLE_PK, "slug": slug})
+    if url.count(pk) != 1 or url.count(slug) != 1 or url.index(pk) > url.index(slug):
+        return None
+    head, _pk, rest = url.partition(pk)
+    middle, _slug, tail = rest.partition(slug)
+    return head, middle, tail
 
 
 class CompanyQuerySet(models.QuerySet["Company"]):
@@ -193,6 +270,11 @@ class PostingQuerySet(models.QuerySet["Posting"]):
         return self.select_related("company").defer(
             "description", "description_html", "search_vector"
         )
+
+    def for_job_list(self) -> PostingQuerySet:
+        """The job list's cards: only the columns ``CARD_FIELDS`` names. Twenty rows of fifty
+        columns, each turned into Python, cost more than the few the page shows."""
+        return self.select_related("company").only(*CARD_FIELDS)
 
 
 # "Deadline soonest" reads a listing without a deadline as closing at the end of time: one sort
@@ -602,9 +684,16 @@ class Posting(models.Model):
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
-        return reverse("postings:detail", kwargs={"pk": self.pk, "slug": self.slug or "job"})
+        return detail_url(self.pk, self.slug or "job")
 
     # --- facts derived from this row ---
+
+    # The labels a card shows, from dicts built once (``choice_label``).
+    get_workplace_display = choice_label("workplace", Workplace.choices)
+    get_employment_type_display = choice_label("employment_type", EmploymentType.choices)
+    get_seniority_display = choice_label("seniority", Seniority.choices)
+    get_practice_area_display = choice_label("practice_area", PracticeArea.choices)
+    get_salary_period_display = choice_label("salary_period", SalaryPeriod.choices)
 
     @property
     def is_open(self) -> bool:
@@ -646,8 +735,9 @@ class Posting(models.Model):
 
     @property
     def location_display(self) -> str:
+        country = self.country
         parts = [
-            p for p in (self.city, self.region, self.country.name if self.country else "") if p
+            p for p in (self.city, self.region, country_name(country.code) if country else "") if p
         ]
         return ", ".join(parts)
 

@@ -8,8 +8,10 @@ from datetime import datetime, timedelta
 from django import template
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
+from django.utils.dates import MONTHS_3
 from django.utils.html import format_html, json_script
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.timezone import _datetime_ambiguous_or_imaginary
 
 from ..models import Posting
 
@@ -70,7 +72,16 @@ def datetime_attr(moment: datetime | None) -> str:
 
 
 def exact(moment: datetime) -> str:
-    return date_format(timezone.localtime(moment), "M j, Y, H:i T")
+    """``date_format(localtime(moment), "M j, Y, H:i T")``, "Aug 23, 2026, 14:05 UTC", written
+    out as Django's formatter writes it: through the formatter it was half of a card's time."""
+    local = timezone.localtime(moment)
+    zone = local.tzinfo
+    # As Django's "T": no name for a time that a change of the clocks makes ambiguous or skips.
+    name = "" if _datetime_ambiguous_or_imaginary(local, zone) else str(zone.tzname(local))
+    return (
+        f"{MONTHS_3[local.month].title()} {local.day}, {local.year:04d}, "
+        f"{local.hour:02d}:{local.minute:02d} {name}"
+    )
 
 
 @register.simple_tag

@@ -105,7 +105,12 @@ def scanned_counts(cube: facets.Cube, filters: dict[str, object]) -> dict[str, d
     return result
 
 
-def test_the_indexed_sums_are_the_scanned_sums_for_many_random_filters():
+@pytest.mark.parametrize("without_places_from", [0, facets.WITHOUT_PLACES_FROM_CELLS])
+def test_the_indexed_sums_are_the_scanned_sums_for_many_random_filters(
+    monkeypatch, without_places_from
+):
+    # 0: the filters naming no place are summed over the cube without the place dimensions.
+    monkeypatch.setattr(facets, "WITHOUT_PLACES_FROM_CELLS", without_places_from)
     rng = random.Random(19)
     cube = generated_cube(rng, 3000)
     for _ in range(400):
@@ -132,12 +137,48 @@ def test_a_narrow_filters_cells_come_from_its_index_alone():
     assert cube._size(conditions[0]) == len(cells)
 
 
-def test_the_indexes_stay_with_the_process_not_in_the_shared_snapshot():
+def test_the_indexes_stay_with_the_process_not_in_the_shared_snapshot(monkeypatch):
+    monkeypatch.setattr(facets, "WITHOUT_PLACES_FROM_CELLS", 0)
     cube = generated_cube(random.Random(3), 500)
     counts = cube.facet_counts({"seniority": ["senior"], "location": "Berlin"})
+    without_places = cube.facet_counts({"seniority": ["senior"]})
     assert cube.__dict__["_indexes"]  # built by the sums above
+    assert cube.__dict__["_without_places"]
 
     shared = pickle.loads(pickle.dumps(cube))  # noqa: S301 - as the cache stores it
 
-    assert "_indexes" not in shared.__dict__
+    assert "_indexes" not in shared.__dict__ and "_without_places" not in shared.__dict__
     assert shared.facet_counts({"seniority": ["senior"], "location": "Berlin"}) == counts
+    assert shared.facet_counts({"seniority": ["senior"]}) == without_places
+
+
+def test_filters_naming_no_place_sum_fewer_cells(monkeypatch):
+    monkeypatch.setattr(facets, "WITHOUT_PLACES_FROM_CELLS", 0)
+    rng = random.Random(5)
+    # 30 kinds of job (open or not, age, each choice list's value), each in every place.
+    kinds = [
+        (rng.random() < 0.7, rng.randrange(4), *(rng.choice(v) for v in FACET_VALUES.values()))
+        for _ in range(30)
+    ]
+    rows = [
+        (*kind[:2], country, city, region, *kind[2:], rng.randrange(1, 50))
+        for kind in kinds
+        for country in COUNTRIES
+        for city, region in [("Berlin", "Bavaria"), ("Paris", ""), ("", "Holland")]
+    ]
+    cube = facets._cube_of(rows, time.time())
+    for filters in [{}, {"workplace": ["remote"], "posted": "7"}, {"include_closed": True}]:
+        assert cube._for(filters) is cube.__dict__["_without_places"]
+    assert cube._for({"country": "DE"}) is cube and cube._for({"location": "Berlin"}) is cube
+
+    smaller = cube._for({})
+    assert len(cube.counts) == len(set(rows)) and len(smaller.counts) == len(set(kinds))
+    assert int(smaller.counts.sum()) == int(cube.counts.sum())
+    assert "country" not in smaller.columns and "city" not in smaller.columns
+    assert smaller.facet_counts({}) == scanned_counts(cube, {})
+
+
+def test_a_small_cube_is_summed_as_it_is():
+    cube = generated_cube(random.Random(5), 300)
+    assert len(cube.counts) < facets.WITHOUT_PLACES_FROM_CELLS
+    assert cube._for({}) is cube

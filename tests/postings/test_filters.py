@@ -7,9 +7,12 @@ import base64
 import json
 from datetime import UTC, datetime, timedelta
 
+import django_filters
 import pytest
+from django import forms
 from django.http import QueryDict
-from django.utils import timezone
+from django.utils import timezone, translation
+from django_countries import Countries, countries
 
 from postings import facets
 from postings.browse import (
@@ -29,7 +32,7 @@ from postings.factories import (
     PublishedPostingFactory,
     RemovedPostingFactory,
 )
-from postings.filters import PostingFilter
+from postings.filters import POSTED_CHOICES, PostingFilter, PrerenderedSelect, country_codes
 from postings.models import NO_DEADLINE, Posting
 from postings.search import keyword_filter
 
@@ -97,6 +100,14 @@ def test_a_place_of_several_parts_must_match_every_part():
     assert filtered(location="Austin, Germany") == set()
     assert filtered(location="DE") == {berlin}
     assert filtered(location=" , ,") == set(Posting.objects.all())
+
+
+def test_a_country_is_named_in_the_language_of_the_request():
+    assert country_codes(" germany ") == ["DE"] and country_codes("Deutschland") == []
+    with translation.override("de"):
+        assert country_codes("deutschland") == ["DE"] and country_codes("Germany") == []
+        assert country_codes("de") == ["DE"] and country_codes("USA") == ["US"]
+    assert country_codes("GERMANY") == ["DE"] and country_codes("xx") == []
 
 
 def test_country_keeps_listings_filed_under_that_country():
@@ -192,6 +203,95 @@ def test_active_filters_lists_only_valid_non_empty_filters():
     )
     filterset.qs  # noqa: B018 - validates the form
     assert filterset.active_filters == {"workplace": ["remote"], "q": "python"}
+
+
+# --- a filterset per request, cheaply -------------------------------------------------------
+
+
+def test_the_countries_are_not_translated_again_for_each_request(monkeypatch):
+    str(PostingFilter(query(country="DE")).form["country"])  # the first may translate them
+    translated = []
+    original = Countries.translate_pair
+
+    def translate_pair(self, *args, **kwargs):
+        translated.append(args)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Countries, "translate_pair", translate_pair)
+    filterset = PostingFilter(query(country="FR"), queryset=Posting.objects.none())
+    assert filterset.is_valid()
+    select = str(filterset.form["country"])
+    assert '<option value="FR" selected>France</option>' in select
+    assert select.count("<option") == 250
+    assert translated == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "attrs"),
+    [("size", None, None), ("size", "m", {"id": "id_size"}), ("size", "m", {"id": "other"}),
+     ("other", "m", {"id": "id_size", "required": True}), ("size", "l", None), ("size", 3, None),
+     ("size", ["l", "s"], None), ("size", '"><b>', {"class": "x"}), ("size", "", None)],
+)  # fmt: skip
+def test_the_prerendered_select_is_djangos_select_byte_for_byte(name, value, attrs):
+    # Values as a form may give them: twice ("l" first wins), None, a number, text to escape.
+    choices = [("", "Any"), (None, "None"), ("s", "Small"), ("m", "M & <m>"), ("l", "Large"),
+               ("l", "Large again"), (3, "Three")]  # fmt: skip
+    for _ in range(2):  # rendered, then from what the first rendering kept
+        shown = PrerenderedSelect(choices=choices).render(name, value, attrs)
+        assert shown == forms.Select(choices=choices).render(name, value, attrs)
+
+
+def test_each_filterset_has_filters_and_a_form_of_its_own():
+    first = PostingFilter(query(company="acme", country="DE"))
+    second = PostingFilter(query(company="globex"))
+    for filterset in (first, second):
+        for name, filter_ in filterset.filters.items():
+            assert filter_ is not PostingFilter.base_filters[name]
+            assert filter_.parent is filterset
+    # A method filter calls its own filterset's method, not the class's nor another's.
+    assert first.filters["company"].filter.method == first.filter_company
+    assert second.filters["company"].filter.method == second.filter_company
+    assert not hasattr(PostingFilter.base_filters["company"], "parent")
+    assert first.form.fields["country"] is not second.form.fields["country"]
+    assert first.is_valid() and second.is_valid()
+    assert first.form.cleaned_data["country"] == "DE"
+    assert second.form.cleaned_data["country"] == ""
+
+
+def test_the_form_built_once_is_the_form_django_filter_builds():
+    filterset = PostingFilter(query(country="DE", workplace=["remote"]))
+    stock = django_filters.filterset.BaseFilterSet.get_form_class(filterset)(filterset.data)
+    ours = filterset.form
+    assert list(ours.fields) == list(stock.fields)
+    for name, field in ours.fields.items():
+        other = stock.fields[name]
+        assert type(field) is type(other) and type(field.widget) is type(other.widget), name
+        assert (field.label, field.required, field.help_text) == (
+            other.label,
+            other.required,
+            other.help_text,
+        ), name
+        assert list(getattr(field, "choices", [])) == list(getattr(other, "choices", [])), name
+        assert str(ours[name].label_tag()) == str(stock[name].label_tag()), name
+    assert ours.is_valid() and stock.is_valid()
+    assert ours.cleaned_data == stock.cleaned_data
+
+
+@pytest.mark.postgres
+def test_a_filter_method_reports_to_its_own_filterset():
+    common = PostingFilter(query(q="the and of"), queryset=Posting.objects.all())
+    rare = PostingFilter(query(q="lighthouse"), queryset=Posting.objects.all())
+    list(common.qs), list(rare.qs)
+    assert (common.ignored_keywords, rare.ignored_keywords) == ("the and of", "")
+
+
+def test_the_choice_lists_are_the_models_choices():
+    form = PostingFilter(query()).form
+    assert list(form.fields["workplace"].choices) == Posting.Workplace.choices
+    assert list(form.fields["posted"].choices) == [("", "Any time"), *POSTED_CHOICES]
+    countries_offered = list(form.fields["country"].choices)
+    assert countries_offered[0] == ("", "Any country")
+    assert countries_offered[1:] == list(countries) and len(countries_offered) == 250
 
 
 # --- keywords -------------------------------------------------------------------------------
@@ -533,6 +633,22 @@ def test_relevance_puts_a_title_match_before_a_description_match(small_pages):
     result = run("q=lighthouse")
     assert result.sort == "relevance"
     assert ids(result.postings) == [in_title.pk, in_description.pk]
+
+
+@pytest.mark.postgres
+def test_equally_relevant_matches_come_newest_first_then_by_id(small_pages):
+    now = timezone.now()
+    same = {"title": "Lighthouse Keeper", "description": "Lamps."}
+    older = PublishedPostingFactory(**same, posted_at=now - timedelta(days=2))
+    tied = [PublishedPostingFactory(**same, posted_at=now - timedelta(days=1)) for _ in range(2)]
+    newest = PublishedPostingFactory(**same, posted_at=now - timedelta(hours=1))
+    best = PublishedPostingFactory(
+        title="Lighthouse Keeper, lighthouse",
+        description="Lighthouse.",
+        posted_at=now - timedelta(days=3),
+    )
+    shown = ids(run("q=lighthouse").postings) + ids(run("q=lighthouse&page=2").postings)
+    assert shown == [best.pk, newest.pk, tied[1].pk, tied[0].pk, older.pk]
 
 
 @pytest.mark.postgres

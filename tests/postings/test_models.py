@@ -8,7 +8,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.db.models import ProtectedError
-from django.utils import timezone
+from django.urls import NoReverseMatch, reverse, set_script_prefix
+from django.utils import timezone, translation
 
 from postings.factories import (
     ClosedPostingFactory,
@@ -291,6 +292,57 @@ def test_location_reads_city_region_country_and_skips_what_is_missing(city, regi
         workplace="remote", city=city, region=region, country=country
     )
     assert posting.location_display == shown
+
+
+def test_location_names_the_country_in_the_active_language():
+    posting = PublishedPostingFactory.build(workplace="remote", city="", region="", country="DE")
+    assert posting.location_display == "Germany"
+    with translation.override("de"):
+        assert posting.location_display == "Deutschland"
+    with translation.override("fr"):
+        assert posting.location_display == "Allemagne"
+    assert posting.location_display == "Germany"
+    posting.country = "gb"  # as django-countries reads a code: in capitals
+    assert posting.location_display == "United Kingdom"
+
+
+@pytest.mark.parametrize(
+    "field", ["workplace", "employment_type", "seniority", "practice_area", "salary_period"]
+)
+def test_a_label_is_the_one_django_would_show(field):
+    posting = PublishedPostingFactory.build()
+    model_field = Posting._meta.get_field(field)
+    for value in [*(v for v, _label in model_field.choices), "", "not-a-choice"]:
+        setattr(posting, field, value)
+        expected = posting._get_FIELD_display(model_field)  # Django's own
+        assert getattr(posting, f"get_{field}_display")() == expected
+
+
+@pytest.mark.parametrize(
+    ("pk", "slug"),
+    [(1, "engineer"), (987654321, "senior-engineer_2"), (5, ""), (7, "ç-unicode"),
+     (8, "with space"), (9, "918273645"), (10, "sample-slug-for-the-address")],
+)  # fmt: skip
+def test_a_listings_address_is_the_one_reverse_gives(pk, slug):
+    posting = PublishedPostingFactory.build(pk=pk, slug=slug)
+    try:
+        expected = reverse("postings:detail", kwargs={"pk": pk, "slug": slug or "job"})
+    except NoReverseMatch:
+        with pytest.raises(NoReverseMatch):
+            posting.get_absolute_url()
+    else:
+        assert posting.get_absolute_url() == expected
+        set_script_prefix("/board/")  # served under a path: the address follows
+        try:
+            assert posting.get_absolute_url() == "/board" + expected
+        finally:
+            set_script_prefix("/")
+        assert posting.get_absolute_url() == expected
+
+
+def test_an_unsaved_listing_has_no_address():
+    with pytest.raises(NoReverseMatch):
+        PublishedPostingFactory.build(pk=None).get_absolute_url()
 
 
 def test_has_salary_with_either_end_of_the_range():

@@ -260,6 +260,50 @@ def test_list_page_query_count_does_not_grow_with_the_data(client, django_assert
     assert len(large) <= 10
 
 
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"sort": "deadline"}, {"sort": "views", "include_closed": "1"}, {"company": "acme"},
+     {"salary_min": "1000", "sort": "views"},
+     pytest.param({"q": "lighthouse"}, marks=pytest.mark.postgres),
+     pytest.param({"q": "lighthouse", "sort": "newest"}, marks=pytest.mark.postgres)],
+    ids=lambda p: repr(p)[:40],
+)  # fmt: skip
+def test_the_cards_cost_no_query_of_their_own(client, settings, params):
+    """The list reads only some of a listing's columns: a card reading another would cost a
+    query of its own, and a page of one card as many queries as a page of seven."""
+    from django.core.cache import cache
+
+    settings.PAGE_CACHE_SECONDS = 0
+    company = CompanyFactory(name="Acme", slug="acme")
+
+    def cards(factories) -> int:
+        for make in factories:
+            make(
+                company=company,
+                title="Lighthouse keeper",
+                salary_min=20_000,
+                salary_max=30_000,
+                salary_currency="EUR",
+                salary_period="year",
+                view_count=5,
+            )
+        cache.clear()  # facet counts, counted again
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(LIST_URL, params)
+        page = response.content.decode()
+        assert page.count('<article class="card') == len(response.context["jobs"].postings)
+        assert "Lighthouse keeper" in page and "EUR 20,000–30,000" in page
+        return len(queries)
+
+    client.get(LIST_URL, params)  # what a process looks up once (which words are searchable)
+    one = cards([PublishedPostingFactory])
+    ended = [ClosedPostingFactory, ExpiredPostingFactory, PastDeadlinePostingFactory]
+    seven = cards(
+        [*ended, PublishedPostingFactory, PublishedPostingFactory, PublishedPostingFactory]
+    )
+    assert seven == one
+
+
 def test_next_and_previous_links_walk_every_listing_once(client, settings):
     settings.POSTINGS_PER_PAGE = 4
     made = PublishedPostingFactory.create_batch(10)
