@@ -1,13 +1,18 @@
 """Keyword search: PostgreSQL full-text search over a stored, GIN-indexed vector; on the SQLite
-default, a plain case-insensitive match of every word."""
+default, a plain case-insensitive match of every word. The newest matches are found in two steps
+(``newest_match_ids``), since no one plan is cheap for both common and rare words."""
 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from functools import lru_cache
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, Q
 
 SEARCH_CONFIG = "english"
@@ -55,3 +60,79 @@ def _plain_filter(queryset, text: str):
         )
         queryset = queryset.exclude(match) if exclude else queryset.filter(match)
     return queryset
+
+
+# --- The newest matches (PostgreSQL) -------------------------------------------------------------
+
+# How many of the newest open listings the first step walks (a few milliseconds).
+RECENT_WINDOW = 2000
+# Matches found there from which walking on stays cheaper than the index (1 % of listings match).
+DENSE_MATCHES = 20
+_CUTOFF_SECONDS = 60
+_cutoff: dict[str, tuple[float, datetime | None]] = {}
+
+
+def newest_match_ids(queryset, limit: int) -> list[int]:
+    """The ids of the queryset's ``limit`` newest matches (``-posted_at``, ``-pk``), newest first.
+
+    Walking the newest listings in order stops early for a common word, but reads every listing
+    when the words seldom meet ("forecasting deploy": 760,000 rows, 1.4 s); the GIN index finds
+    rare matches at once, but makes a common word a bitmap of every match, each row read (a
+    second for "engineer"). The planner guesses which, and guesses wrong for words that seldom
+    meet. So the newest ``RECENT_WINDOW`` open listings are walked first, which is all a common
+    word needs; how many matched there then says how to look among the older ones: none, by
+    the index; many (``DENSE_MATCHES``), by walking on; a few, as the planner sees fit."""
+    ordered = queryset.order_by("-posted_at", "-pk")
+    cutoff = _recent_cutoff() if connection.vendor == "postgresql" else None
+    if cutoff is None:  # few listings, or not PostgreSQL: one statement
+        return list(ordered.values_list("pk", flat=True)[:limit])
+    recent = ordered.filter(posted_at__gte=cutoff).values_list("pk", flat=True)
+    with _plans_off("bitmapscan", "seqscan"):
+        found = list(recent[:limit])
+    if len(found) >= limit:
+        return found
+    older = ordered.filter(posted_at__lt=cutoff).values_list("pk", flat=True)
+    if not found:
+        off = ("indexscan",)  # not the walk: the index, for matches it finds at once
+    elif len(found) >= DENSE_MATCHES:
+        # Not a bitmap of every match, nor a scan of the table: the walk, which stops early.
+        off = ("bitmapscan", "seqscan")
+    else:  # the planner's choice between the two, but not a scan of the whole table
+        off = ("seqscan",)
+    with _plans_off(*off):
+        return found + list(older[: limit - len(found)])
+
+
+def _recent_cutoff() -> datetime | None:
+    """When the ``RECENT_WINDOW``-th newest open listing was posted (None: fewer listings), from
+    the index alone; worked out again once a minute per process."""
+    from .models import Posting
+
+    checked, cutoff = _cutoff.get("open", (0.0, None))
+    if time.monotonic() - checked >= _CUTOFF_SECONDS:
+        cutoff = (
+            Posting.objects.open()
+            .order_by("-posted_at", "-pk")
+            .values_list("posted_at", flat=True)[RECENT_WINDOW - 1 : RECENT_WINDOW]
+            .first()
+        )
+        _cutoff["open"] = (time.monotonic(), cutoff)
+    return cutoff
+
+
+@contextmanager
+def _plans_off(*methods: str) -> Iterator[None]:
+    """The statements inside planned without these kinds of scan (``SET LOCAL``, in a
+    transaction or savepoint of their own; back to the defaults after, when that is a savepoint
+    of a longer transaction)."""
+    if not methods:
+        yield
+        return
+    nested = connection.in_atomic_block
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("; ".join(f"SET LOCAL enable_{m} = off" for m in methods))
+        yield
+        if nested:  # a savepoint's release keeps SET LOCAL until the outer transaction ends
+            with connection.cursor() as cursor:
+                cursor.execute("; ".join(f"SET LOCAL enable_{m} TO DEFAULT" for m in methods))
