@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db import connection, transaction
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
 from django.db.models import F, Q
 
 SEARCH_CONFIG = "english"
@@ -66,10 +65,14 @@ def _plain_filter(queryset, text: str):
 
 # How many of the newest open listings the first step walks (a few milliseconds).
 RECENT_WINDOW = 2000
-# Matches found there from which walking on stays cheaper than the index (1 % of listings match).
+# Matches found there from which walking on is cheaper than the index (1 % of listings match).
 DENSE_MATCHES = 20
 _CUTOFF_SECONDS = 60
 _cutoff: dict[str, tuple[float, datetime | None]] = {}
+# Plans without a bitmap of every match or a scan of the table: the walk in the index's order.
+WALK = ("bitmapscan", "seqscan")
+# Plans without that walk: the GIN index, for matches it finds at once.
+LOOK_UP = ("indexscan",)
 
 
 def newest_match_ids(queryset, limit: int) -> list[int]:
@@ -80,27 +83,43 @@ def newest_match_ids(queryset, limit: int) -> list[int]:
     rare matches at once, but makes a common word a bitmap of every match, each row read (a
     second for "engineer"). The planner guesses which, and guesses wrong for words that seldom
     meet. So the newest ``RECENT_WINDOW`` open listings are walked first, which is all a common
-    word needs; how many matched there then says how to look among the older ones: none, by
-    the index; many (``DENSE_MATCHES``), by walking on; a few, as the planner sees fit."""
+    word needs; how many matched there says how to look among the older ones: none, in the
+    index; many (``DENSE_MATCHES``), by walking on; a few, as the planner sees fit."""
     ordered = queryset.order_by("-posted_at", "-pk")
     cutoff = _recent_cutoff() if connection.vendor == "postgresql" else None
     if cutoff is None:  # few listings, or not PostgreSQL: one statement
         return list(ordered.values_list("pk", flat=True)[:limit])
-    recent = ordered.filter(posted_at__gte=cutoff).values_list("pk", flat=True)
-    with _plans_off("bitmapscan", "seqscan"):
-        found = list(recent[:limit])
+    found = _ids_planned_without(WALK, ordered.filter(posted_at__gte=cutoff)[:limit])
     if len(found) >= limit:
         return found
-    older = ordered.filter(posted_at__lt=cutoff).values_list("pk", flat=True)
-    if not found:
-        off = ("indexscan",)  # not the walk: the index, for matches it finds at once
-    elif len(found) >= DENSE_MATCHES:
-        # Not a bitmap of every match, nor a scan of the table: the walk, which stops early.
-        off = ("bitmapscan", "seqscan")
-    else:  # the planner's choice between the two, but not a scan of the whole table
-        off = ("seqscan",)
-    with _plans_off(*off):
-        return found + list(older[: limit - len(found)])
+    if not found:  # every match is older: the same statement, in the index
+        return _ids_planned_without(LOOK_UP, ordered[:limit])
+    rest = limit - len(found)
+    if len(found) >= DENSE_MATCHES:  # walking on from the cutoff
+        return found + _ids_planned_without(WALK, ordered.filter(posted_at__lt=cutoff)[:rest])
+    # A few: the planner's choice, on the statement as it would be without the first step (a
+    # bound on the date makes it AND a bitmap of nearly every listing to the index's).
+    older = ordered.exclude(pk__in=found).values_list("pk", flat=True)
+    return found + list(older[:rest])
+
+
+def _ids_planned_without(methods: tuple[str, ...], queryset) -> list[int]:
+    """The queryset's ids, planned without these kinds of scan: the settings, the statement and
+    the settings back to their defaults in one round trip (a multi-statement query runs as one
+    transaction, so an error undoes the settings too)."""
+    try:
+        sql, params = queryset.values_list("pk", flat=True).query.sql_with_params()
+    except EmptyResultSet:  # a filter Django knows matches nothing (a company that is not there)
+        return []
+    off = "".join(f"SET enable_{method} = off; " for method in methods)
+    back = "".join(f"; RESET enable_{method}" for method in methods)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{off}{sql}{back}", params)
+        raw = cursor.cursor  # psycopg's: each statement's result in turn
+        while raw.description is None:  # the SETs
+            if not raw.nextset():
+                return []
+        return [row[0] for row in raw.fetchall()]
 
 
 def _recent_cutoff() -> datetime | None:
@@ -118,21 +137,3 @@ def _recent_cutoff() -> datetime | None:
         )
         _cutoff["open"] = (time.monotonic(), cutoff)
     return cutoff
-
-
-@contextmanager
-def _plans_off(*methods: str) -> Iterator[None]:
-    """The statements inside planned without these kinds of scan (``SET LOCAL``, in a
-    transaction or savepoint of their own; back to the defaults after, when that is a savepoint
-    of a longer transaction)."""
-    if not methods:
-        yield
-        return
-    nested = connection.in_atomic_block
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("; ".join(f"SET LOCAL enable_{m} = off" for m in methods))
-        yield
-        if nested:  # a savepoint's release keeps SET LOCAL until the outer transaction ends
-            with connection.cursor() as cursor:
-                cursor.execute("; ".join(f"SET LOCAL enable_{m} TO DEFAULT" for m in methods))

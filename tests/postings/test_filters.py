@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import DataError, connection
 from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -1033,20 +1033,21 @@ def test_the_newest_matches_found_in_two_steps_are_the_newest_matches(
 
 
 @pytest.mark.postgres
-def test_plans_turned_off_for_a_search_are_on_again_after_it_in_a_longer_transaction():
+def test_plans_turned_off_for_a_search_are_on_again_after_it():
     from django.db import transaction
 
-    from postings.search import _plans_off
+    from postings.search import _ids_planned_without
 
     def setting() -> str:
         with connection.cursor() as cursor:
             cursor.execute("SHOW enable_seqscan")
             return cursor.fetchone()[0]
 
-    with transaction.atomic():
-        with _plans_off("seqscan", "bitmapscan"):
-            assert setting() == "off"
-        assert setting() == "on"
-    with _plans_off("seqscan"):
-        assert setting() == "off"
+    posting = PublishedPostingFactory()
+    queryset = Posting.objects.filter(pk=posting.pk)
+    assert _ids_planned_without(("seqscan", "bitmapscan"), queryset) == [posting.pk]
     assert setting() == "on"
+    with pytest.raises(DataError), transaction.atomic():  # an error undoes the settings too
+        _ids_planned_without(("seqscan",), Posting.objects.filter(title__regex="("))
+    assert setting() == "on"
+    assert _ids_planned_without(("seqscan",), Posting.objects.filter(pk__in=[])) == []
