@@ -240,6 +240,18 @@ def browse(params: QueryDict) -> JobList:
     else:  # a company, a salary: index-only over posting_pub_recent, or their own indexes
         count = queryset.order_by().values("pk")[: cap + 1].count()
         capped = count > cap
+        # Counted few (a salary few roles reach): the page finds them first too.
+        few = few or (connection.vendor == "postgresql" and count <= FEW_MATCHES)
+    if (
+        active.get("posted")
+        and not active.get("include_closed")
+        and sort.field not in (None, "posted_at")
+        and connection.vendor == "postgresql"
+    ):
+        # The listings of the last days, most viewed or closing soonest: the newest have the
+        # fewest views and the latest deadlines, so a walk in that order meets them last (the
+        # last week, most viewed: 67,000 entries). The days' listings are few: found first.
+        few = True
 
     page_number = _page_number(params.get("page"), notices)
     filter_query = _encode(params, exclude=LIST_PARAMS)

@@ -979,7 +979,9 @@ def test_the_company_filter_finds_the_company_first(django_assert_num_queries):
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("sort", ["newest", "deadline", "views"])
-@pytest.mark.parametrize("filters", ["workplace=remote", "workplace=remote&salary_min=1"])
+@pytest.mark.parametrize(
+    "filters", ["workplace=remote", "workplace=remote&salary_min=1", "workplace=remote&posted=7"]
+)
 def test_few_matches_are_found_first_and_paged_as_the_walk_pages_them(
     board, monkeypatch, sort, filters
 ):
