@@ -240,8 +240,6 @@ def browse(params: QueryDict) -> JobList:
     else:  # a company, a salary: index-only over posting_pub_recent, or their own indexes
         count = queryset.order_by().values("pk")[: cap + 1].count()
         capped = count > cap
-        # Counted few (a salary few roles reach): the page finds them first too.
-        few = few or (connection.vendor == "postgresql" and count <= FEW_MATCHES)
     if (
         active.get("posted")
         and not active.get("include_closed")
