@@ -15,13 +15,13 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, Lookup, Q
+from django.db.models import F, Lookup, Q, Value
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -29,7 +29,7 @@ from django.utils.dateparse import parse_datetime
 from . import facets
 from .filters import POSTED_CHOICES, PostingFilter
 from .models import Posting, PostingQuerySet, deadline_key
-from .search import with_rank
+from .search import newest_match_ids, with_rank
 
 logger = logging.getLogger(__name__)
 
@@ -119,13 +119,19 @@ def _keyset(sort: SortOrder, value: Any, pk: int, *, forward: bool) -> Q:
     return after
 
 
-def _ordering(sort: SortOrder, *, forward: bool) -> list:
+def _ordering(sort: SortOrder, *, forward: bool, few: bool = False) -> list:
     """ORDER BY for walking forward or back; a nullable column keeps its NULLs at the end.
 
-    Non-nullable columns get plain ASC/DESC so PostgreSQL walks the matching index.
+    Non-nullable columns get plain ASC/DESC so PostgreSQL walks the matching index. With
+    ``few`` (the counts snapshot says few listings match), the same order in a form no index
+    has, so that PostgreSQL finds the matches first and sorts them: a walk in the index's order
+    would read most of the index before it found a page of them.
     """
     descending = sort.descending == forward  # walking back flips the direction
     column, pk = F(sort.field), F("pk")
+    if few and not sort.nullable:  # "+ 0" changes no value, and so no order
+        zero = Value(timedelta(0)) if sort.field in DATETIME_SORT_FIELDS else Value(0)
+        column, pk = column + zero, pk + Value(0)
     order = column.desc if descending else column.asc
     if sort.nullable:
         ordered = order(nulls_last=True) if forward else order(nulls_first=True)
@@ -216,22 +222,34 @@ def browse(params: QueryDict) -> JobList:
     active = filterset.active_filters
     # The snapshot counts these filters' jobs (at most a minute old); others cost a capped count.
     cube = facets.current_cube() if facets.covers(active) else None
+    few = _few_match(active, cube, searching)
     newest_ids: list[int] = []
     if cube is not None:
         count = cube.total(active)
         capped = False
+    elif few:  # at most FEW_MATCHES by the snapshot: counted whole, matches first
+        count = queryset.order_by().count()
+        capped = False
     elif searching:
-        # The newest matches' ids, newest first: the count, and what relevance ranks. In that
-        # order the planner walks the page's index until cap + 1 matches, instead of building a
-        # bitmap of every match of a common word (hundreds of thousands).
+        # The newest matches' ids, newest first: the count, and what relevance ranks (found in
+        # two steps: see search.newest_match_ids).
         cap = settings.POSTINGS_SEARCH_COUNT_CAP
-        newest = queryset.order_by(*_ordering(SORTS["newest"], forward=True))
-        newest_ids = list(newest.values_list("pk", flat=True)[: cap + 1])
+        newest_ids = newest_match_ids(queryset, cap + 1)
         count = len(newest_ids)
         capped = count > cap
     else:  # a company, a salary: index-only over posting_pub_recent, or their own indexes
         count = queryset.order_by().values("pk")[: cap + 1].count()
         capped = count > cap
+    if (
+        active.get("posted")
+        and not active.get("include_closed")
+        and sort.field not in (None, "posted_at")
+        and connection.vendor == "postgresql"
+    ):
+        # The listings of the last days, most viewed or closing soonest: the newest have the
+        # fewest views and the latest deadlines, so a walk in that order meets them last (the
+        # last week, most viewed: 67,000 entries). The days' listings are few: found first.
+        few = True
 
     page_number = _page_number(params.get("page"), notices)
     filter_query = _encode(params, exclude=LIST_PARAMS)
@@ -272,19 +290,19 @@ def browse(params: QueryDict) -> JobList:
                 result.page_number = 1
                 _page_by_offset(
                     result,
-                    IdsFirst(queryset.order_by(*_ordering(sort, forward=True))),
+                    IdsFirst(queryset.order_by(*_ordering(sort, forward=True, few=few))),
                     per_page,
                     base_query,
                     with_cursor=sort,
                 )
             else:
                 _page_by_cursor(
-                    result, queryset, sort, value, pk, bool(after), per_page, base_query
+                    result, queryset, sort, value, pk, bool(after), per_page, base_query, few
                 )
         else:
             _page_by_offset(
                 result,
-                IdsFirst(queryset.order_by(*_ordering(sort, forward=True))),
+                IdsFirst(queryset.order_by(*_ordering(sort, forward=True, few=few))),
                 per_page,
                 base_query,
                 with_cursor=sort,
@@ -296,6 +314,29 @@ def browse(params: QueryDict) -> JobList:
         result.count, result.count_is_capped = len(result.postings), False
     result.facets = facets_for(params, filterset, cube, result.count_is_capped, cap)
     return result
+
+
+# At most this many listings matching by the counts snapshot: found first, then sorted.
+FEW_MATCHES = 1000
+
+
+def _few_match(active: dict[str, object], cube: facets.Cube | None, searching: bool) -> bool:
+    """Whether the snapshot says at most ``FEW_MATCHES`` listings match the filters it counts
+    that the listings' own indexes can narrow down (the company type is the company's, and
+    narrowed down by reading rows); not for keywords, which have a way of their own. The
+    snapshot may be a minute old: it chooses how to find the listings, never which."""
+    if searching or connection.vendor != "postgresql":
+        return False
+    counted = {
+        name: value
+        for name, value in active.items()
+        if name in facets.SNAPSHOT_FILTERS
+        and name != "company_type"
+        and facets.covers({name: value})
+    }
+    if not set(counted) & facets.CUBE_FILTERS:  # no choice made that it counts
+        return False
+    return (cube or facets.current_cube()).total(counted) <= FEW_MATCHES
 
 
 class RankedMatches:
@@ -413,10 +454,10 @@ def _page_by_offset(result: JobList, queryset, per_page: int, base_query: str, *
             )
 
 
-def _page_by_cursor(result, queryset, sort, value, pk, forward, per_page, base_query):
+def _page_by_cursor(result, queryset, sort, value, pk, forward, per_page, base_query, few):
     rows = IdsFirst(
         queryset.filter(_keyset(sort, value, pk, forward=forward)).order_by(
-            *_ordering(sort, forward=forward)
+            *_ordering(sort, forward=forward, few=few)
         )
     )[: per_page + 1]
     more = len(rows) > per_page
@@ -424,7 +465,7 @@ def _page_by_cursor(result, queryset, sort, value, pk, forward, per_page, base_q
     if not rows:
         result.notices.append("There are no more jobs past this point; here is the first page.")
         result.page_number = 1
-        ordered = IdsFirst(queryset.order_by(*_ordering(sort, forward=True)))
+        ordered = IdsFirst(queryset.order_by(*_ordering(sort, forward=True, few=few)))
         _page_by_offset(result, ordered, per_page, base_query, with_cursor=sort)
         return
     if forward:

@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 import django_filters
 import pytest
 from django import forms
+from django.db import DataError, connection
 from django.http import QueryDict
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 from django_countries import Countries, countries
 
@@ -1086,3 +1088,84 @@ def test_the_company_filter_finds_the_company_first(django_assert_num_queries):
         assert list(
             PostingFilter(query(company="LEX & co"), queryset=Posting.objects.all()).qs
         ) == [posting]
+
+
+# === How the rows are found at a million: the same rows either way ==============================
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("sort", ["newest", "deadline", "views"])
+@pytest.mark.parametrize(
+    "filters", ["workplace=remote", "workplace=remote&salary_min=1", "workplace=remote&posted=7"]
+)
+def test_few_matches_are_found_first_and_paged_as_the_walk_pages_them(
+    board, monkeypatch, sort, filters
+):
+    from postings import browse as browse_module
+
+    for posting in board["open"]:  # a salary for each, so that salary_min=1 keeps them all
+        posting.salary_min, posting.salary_max = 50_000, 60_000
+        posting.salary_currency, posting.salary_period = "EUR", "year"
+        posting.save()
+    address = f"{filters}&sort={sort}"
+    monkeypatch.setattr(browse_module, "FEW_MATCHES", 0)  # the walk in the index's order
+    walked = walk_forward(address)
+    monkeypatch.setattr(browse_module, "FEW_MATCHES", 1000)  # matches first, then sorted
+    with CaptureQueriesContext(connection) as captured:
+        found_first = walk_forward(address)
+    assert any(" + 0" in q["sql"] for q in captured.captured_queries)  # that way, truly
+    remote = Posting.objects.open().filter(workplace="remote")
+    assert [pk for page in found_first for pk in ids(page.postings)] == expected_order(sort, remote)
+    assert [ids(p.postings) for p in found_first] == [ids(p.postings) for p in walked]
+    assert [p.next_query for p in found_first] == [p.next_query for p in walked]
+    assert [(p.count, p.count_is_capped) for p in found_first] == [
+        (p.count, p.count_is_capped) for p in walked
+    ]
+    back = walk_back(found_first[-1])
+    assert [ids(p.postings) for p in reversed(back)] == [ids(p.postings) for p in found_first]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("window", [1, 4, 9, 100])
+@pytest.mark.parametrize("dense", [1, 3, 1000])
+def test_the_newest_matches_found_in_two_steps_are_the_newest_matches(
+    small_pages, monkeypatch, window, dense
+):
+    from postings import search
+
+    now = timezone.now()
+    for i in range(16):  # ties in posted_at, and matches spread over old and new listings
+        PublishedPostingFactory(
+            title="Lighthouse keeper" if i % 3 else "Accountant",
+            description="Lamps." if i % 5 else "Ledgers and lamps.",
+            posted_at=now - timedelta(hours=i // 2),
+        )
+    monkeypatch.setattr(search, "RECENT_WINDOW", window)
+    monkeypatch.setattr(search, "DENSE_MATCHES", dense)
+    monkeypatch.setattr(search, "_cutoff", {})  # worked out again for this window
+    for words in ("lighthouse", "ledgers", "accountant ledgers", '"keeper lamps"', "nothing"):
+        matching = keyword_filter(Posting.objects.open(), words, postgres=True)
+        everything = list(matching.order_by("-posted_at", "-pk").values_list("pk", flat=True))
+        for limit in (1, 3, 7, 20):
+            assert search.newest_match_ids(matching, limit) == everything[:limit], (words, limit)
+
+
+@pytest.mark.postgres
+def test_plans_turned_off_for_a_search_are_on_again_after_it():
+    from django.db import transaction
+
+    from postings.search import _ids_planned_without
+
+    def setting() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW enable_seqscan")
+            return cursor.fetchone()[0]
+
+    posting = PublishedPostingFactory()
+    queryset = Posting.objects.filter(pk=posting.pk)
+    assert _ids_planned_without(("seqscan", "bitmapscan"), queryset) == [posting.pk]
+    assert setting() == "on"
+    with pytest.raises(DataError), transaction.atomic():  # an error undoes the settings too
+        _ids_planned_without(("seqscan",), Posting.objects.filter(title__regex="("))
+    assert setting() == "on"
+    assert _ids_planned_without(("seqscan",), Posting.objects.filter(pk__in=[])) == []
