@@ -758,10 +758,10 @@ class Posting(models.Model):
 
     @property
     def location_display(self) -> str:
-        country = self.country
-        parts = [
-            p for p in (self.city, self.region, country_name(country.code) if country else "") if p
-        ]
+        # The stored code, not ``self.country``: django-countries' descriptor builds a Country
+        # (and looks its code up among all the countries) on every read.
+        code = self.__dict__["country"] if "country" in self.__dict__ else self.country.code
+        parts = [p for p in (self.city, self.region, country_name(code) if code else "") if p]
         return ", ".join(parts)
 
     @property

@@ -10,6 +10,7 @@ from .browse import LIST_PARAMS, browse
 from .filters import PostingFilter
 from .models import Posting
 from .similar import similar_postings
+from .templatetags.postings_tags import Clock
 from .structured import job_posting_data
 
 
@@ -34,6 +35,8 @@ class PostingListView(TemplateView):
         )
         # Each card links back here, so "Back to jobs" returns to this exact page of results.
         context["back"] = self.request.GET.urlencode()
+        # The time and time zone of all the cards' times, looked up once for the page.
+        context["clock"] = Clock.current()
         return context
 
 
