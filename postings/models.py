@@ -760,7 +760,9 @@ class Posting(models.Model):
     def location_display(self) -> str:
         # The stored code, not ``self.country``: django-countries' descriptor builds a Country
         # (and looks its code up among all the countries) on every read.
-        code = self.__dict__["country"] if "country" in self.__dict__ else self.country.code
+        code = self.__dict__.get("country")
+        if code is None:  # deferred: the descriptor reads it
+            code = self.country.code
         parts = [p for p in (self.city, self.region, country_name(code) if code else "") if p]
         return ", ".join(parts)
 

@@ -10,8 +10,8 @@ from .browse import LIST_PARAMS, browse
 from .filters import PostingFilter
 from .models import Posting
 from .similar import similar_postings
-from .templatetags.postings_tags import Clock
 from .structured import job_posting_data
+from .templatetags.postings_tags import Clock
 
 
 class PostingListView(TemplateView):
