@@ -11,7 +11,7 @@ from .filters import PostingFilter
 from .models import Posting
 from .similar import similar_postings
 from .structured import job_posting_data
-from .templatetags.postings_tags import Clock
+from .templatetags.postings_tags import Rendering
 
 
 class PostingListView(TemplateView):
@@ -35,8 +35,8 @@ class PostingListView(TemplateView):
         )
         # Each card links back here, so "Back to jobs" returns to this exact page of results.
         context["back"] = self.request.GET.urlencode()
-        # The time and time zone of all the cards' times, looked up once for the page.
-        context["clock"] = Clock.current()
+        # The time, time zone, language and address prefix of all the cards, looked up once.
+        context["rendering"] = Rendering.current()
         return context
 
 

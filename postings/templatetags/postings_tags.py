@@ -15,7 +15,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import _datetime_ambiguous_or_imaginary
 from django.utils.translation import get_language
 
-from ..models import Posting
+from ..models import Posting, address_key, detail_url
 
 register = template.Library()
 
@@ -74,36 +74,51 @@ def datetime_attr(moment: datetime | None) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Clock:
-    """The time and time zone a page is rendered in, looked up once for all its cards: each
-    lookup of the current time zone goes through asgiref's context-local storage, and a card
-    needed five."""
+class Rendering:
+    """When, in which time zone and language and under which address prefix a page is rendered,
+    looked up once for all its cards: each of these lookups goes through asgiref's
+    context-local storage (some microseconds each), and a card needed about ten."""
 
     now: datetime
     zone: tzinfo
-    months: tuple[str, ...]  # "Jan" … "Dec" at 1 … 12, in the active language
+    language: str | None  # None: looked up where needed
+    months: tuple[str, ...]  # "Jan" … "Dec" at 1 … 12, in that language
+    address: tuple  # ``models.address_key()``; empty: looked up where needed
 
     @classmethod
-    def current(cls) -> Clock:
-        return cls(timezone.now(), timezone.get_current_timezone(), month_names())
+    def current(cls) -> Rendering:
+        language = get_language()
+        zone = timezone.get_current_timezone()
+        return cls(timezone.now(), zone, language, month_names(language), address_key())
+
+    def url(self, posting: Posting) -> str:
+        """``posting.get_absolute_url()``."""
+        return detail_url(posting.pk, posting.slug or "job", self.address)
+
+    def place(self, posting: Posting) -> str:
+        """``posting.location_display``."""
+        return posting.place(self.language)
 
 
 _month_names: dict[str | None, tuple[str, ...]] = {}
 
 
-def month_names() -> tuple[str, ...]:
+def month_names(language: str | None = None) -> tuple[str, ...]:
     """Django's "M" names, translated once per language (``MONTHS_3`` holds lazy strings, each
     use of which translates again)."""
-    language = get_language()
+    language = language or get_language()
     names = _month_names.get(language)
     if names is None:
         names = _month_names[language] = ("", *(str(MONTHS_3[m]).title() for m in range(1, 13)))
     return names
 
 
-def _clock(clock: object) -> Clock:
-    # A template that set no clock passes Jinja's undefined value: the tag looks the time up.
-    return clock if isinstance(clock, Clock) else Clock.current()
+def _rendering(given: object) -> Rendering:
+    if isinstance(given, Rendering):
+        return given
+    # A template that set none passes Jinja's undefined value: the tag looks up only the time,
+    # zone and months it needs (no language, no address: those are looked up when used).
+    return Rendering(timezone.now(), timezone.get_current_timezone(), None, month_names(), ())
 
 
 def _local(moment: datetime, zone: tzinfo) -> datetime:
@@ -136,13 +151,15 @@ def _time(local: datetime, text: str, months: tuple[str, ...]) -> str:
 
 @register.simple_tag
 def timestamp(
-    moment: datetime | None, missing: str = "not yet", *, clock: Clock | None = None
+    moment: datetime | None, missing: str = "not yet", *, rendering: Rendering | None = None
 ) -> SafeString:
     """A relative time inside <time datetime>, with the exact time on hover."""
     if moment is None:
         return format_html('<span class="muted">{}</span>', missing)
-    clock = _clock(clock)
-    return SafeString(_time(_local(moment, clock.zone), relative(moment, clock.now), clock.months))
+    rendering = _rendering(rendering)
+    return SafeString(
+        _time(_local(moment, rendering.zone), relative(moment, rendering.now), rendering.months)
+    )
 
 
 def closes_when(deadline: datetime, now: datetime | None = None, zone: tzinfo | None = None) -> str:
@@ -156,24 +173,24 @@ def closes_when(deadline: datetime, now: datetime | None = None, zone: tzinfo | 
 
 
 @register.simple_tag
-def deadline_state(posting: Posting, *, clock: Clock | None = None) -> SafeString:
+def deadline_state(posting: Posting, *, rendering: Rendering | None = None) -> SafeString:
     """ "closes in 3 days", "closes in 5 hours", "closed on Aug 23, 2026", "no deadline"."""
     deadline = posting.deadline
     if posting.is_open:
         if deadline is None:
             return mark_safe('<span class="state state-open">open, no deadline</span>')
-        clock = _clock(clock)
-        when = closes_when(deadline, clock.now, clock.zone)
-        time = _time(_local(deadline, clock.zone), when, clock.months)
+        rendering = _rendering(rendering)
+        when = closes_when(deadline, rendering.now, rendering.zone)
+        time = _time(_local(deadline, rendering.zone), when, rendering.months)
         return SafeString(f'<span class="state state-open">closes {time}</span>')
     ended = deadline if posting.state == "expired" and deadline else posting.closed_at
     if ended is None:
         return mark_safe('<span class="state state-closed">closed</span>')
-    clock = _clock(clock)
-    local = _local(ended, clock.zone)
-    day = f"{clock.months[local.month]} {local.day}, {local.year:04d}"  # Django's "M j, Y"
+    rendering = _rendering(rendering)
+    local = _local(ended, rendering.zone)
+    day = f"{rendering.months[local.month]} {local.day}, {local.year:04d}"  # Django's "M j, Y"
     return SafeString(
-        f'<span class="state state-closed">closed on {_time(local, day, clock.months)}</span>'
+        f'<span class="state state-closed">closed on {_time(local, day, rendering.months)}</span>'
     )
 
 

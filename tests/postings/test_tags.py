@@ -11,7 +11,7 @@ from django.utils.dateformat import format as date_format
 
 from postings.models import Posting
 from postings.templatetags.postings_tags import (
-    Clock,
+    Rendering,
     deadline_state,
     exact,
     relative,
@@ -58,19 +58,21 @@ def _closed_on(moment: datetime) -> str:
 
 @pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])
 @pytest.mark.parametrize("language", ["en", "de"])
-def test_a_page_clock_gives_the_cards_the_same_times_as_looking_them_up(zone, language):
-    """The list looks the time, zone and month names up once (``Clock``) for all its cards."""
+def test_a_page_rendering_gives_the_cards_the_same_times_as_looking_them_up(zone, language):
+    """The list looks the time, zone and month names up once (``Rendering``) for all its cards."""
     with timezone.override(ZoneInfo(zone)), translation.override(language):
-        clock = Clock.current()
+        clock = Rendering.current()
         for moment in MOMENTS:
-            # The time moved on a little between the page's clock and this check: same words.
+            # The time moved on a little between the page's rendering and this check: same words.
             fresh = timestamp(moment).replace(relative(moment, clock.now), "")
-            assert timestamp(moment, clock=clock).replace(relative(moment, clock.now), "") == fresh
-            assert str(timestamp(moment, clock=clock)).count('title="') == 1
+            assert (
+                timestamp(moment, rendering=clock).replace(relative(moment, clock.now), "") == fresh
+            )
+            assert str(timestamp(moment, rendering=clock)).count('title="') == 1
             closed = Posting(status=Posting.Status.CLOSED, closed_at=moment)
-            assert deadline_state(closed, clock=clock) == deadline_state(closed)
-            assert _closed_on(moment) in deadline_state(closed, clock=clock)
+            assert deadline_state(closed, rendering=clock) == deadline_state(closed)
+            assert _closed_on(moment) in deadline_state(closed, rendering=clock)
         soon = Posting(status=Posting.Status.PUBLISHED, deadline=clock.now + timedelta(days=3))
-        assert deadline_state(soon, clock=clock) == deadline_state(soon)
-        assert ">in 3 days</time>" in deadline_state(soon, clock=clock)
-        assert timestamp(None, clock=clock) == '<span class="muted">not yet</span>'
+        assert deadline_state(soon, rendering=clock) == deadline_state(soon)
+        assert ">in 3 days</time>" in deadline_state(soon, rendering=clock)
+        assert timestamp(None, rendering=clock) == '<span class="muted">not yet</span>'
