@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.urls import NoReverseMatch, set_script_prefix
 from django.utils import timezone, translation
 from django.utils.dateformat import format as date_format
 
@@ -76,3 +77,23 @@ def test_a_page_rendering_gives_the_cards_the_same_times_as_looking_them_up(zone
         assert deadline_state(soon, rendering=clock) == deadline_state(soon)
         assert ">in 3 days</time>" in deadline_state(soon, rendering=clock)
         assert timestamp(None, rendering=clock) == '<span class="muted">not yet</span>'
+
+
+def test_a_page_rendering_gives_the_cards_their_links_and_places_as_the_listing_does():
+    """A card's link and place from the page's language and address prefix, looked up once."""
+    posting = Posting(pk=41, slug="paralegal", city="Köln", region="", country="DE")
+    for language in ("en", "de"):
+        with translation.override(language):
+            rendering = Rendering.current()
+            assert rendering.url(posting) == posting.get_absolute_url() == "/jobs/41-paralegal/"
+            assert rendering.place(posting) == posting.location_display
+    with translation.override("de"):
+        assert Rendering.current().place(posting) == "Köln, Deutschland"
+    set_script_prefix("/board/")
+    try:
+        assert Rendering.current().url(posting) == "/board/jobs/41-paralegal/"
+    finally:
+        set_script_prefix("/")
+    posting.slug = "not a slug"  # reversed, as Django would, and refused there
+    with pytest.raises(NoReverseMatch):
+        Rendering.current().url(posting)
