@@ -73,11 +73,11 @@ def choice_label(field: str, choices: Iterable[tuple[str, str]]) -> Callable[[mo
 _country_names: dict[tuple[str | None, str], str] = {}
 
 
-def country_name(code: str) -> str:
+def country_name(code: str, language: str | None = None) -> str:
     """A country's name in the active language, as ``Country.name`` gives it, found once per
     process: django-countries translates it again (a lazy string, through gettext) on every
-    call, once a card."""
-    key = (get_language(), code)
+    call, once a card. ``language``: the active one, when the caller looked it up already."""
+    key = (language or get_language(), code)
     name = _country_names.get(key)
     if name is None:
         if len(_country_names) >= 4096:  # codes and languages are few; never grow without bound
@@ -94,10 +94,17 @@ _SLUG = re.compile(r"[-a-zA-Z0-9_]+")  # Django's <slug:> converter: anything el
 _detail_address: dict[tuple, tuple[str, str, str] | None] = {}
 
 
-def detail_url(pk: int | None, slug: str) -> str:
-    """``reverse("postings:detail", kwargs={"pk": pk, "slug": slug})``, faster."""
+def address_key() -> tuple:
+    """What a listing's address depends on besides its id and slug (each a context-local
+    lookup of some microseconds): a page of cards looks them up once."""
+    return (get_script_prefix(), get_urlconf(), get_language())
+
+
+def detail_url(pk: int | None, slug: str, key: tuple | None = None) -> str:
+    """``reverse("postings:detail", kwargs={"pk": pk, "slug": slug})``, faster. ``key``:
+    ``address_key()``, when the caller looked it up already."""
     if type(pk) is int and pk >= 0 and _SLUG.fullmatch(slug):
-        key = (get_script_prefix(), get_urlconf(), get_language())
+        key = key or address_key()
         if key not in _detail_address:
             _detail_address[key] = _address_parts()
         parts = _detail_address[key]  # never forgotten: a few keys at most
@@ -758,11 +765,17 @@ class Posting(models.Model):
 
     @property
     def location_display(self) -> str:
-        country = self.country
-        parts = [
-            p for p in (self.city, self.region, country_name(country.code) if country else "") if p
-        ]
-        return ", ".join(parts)
+        return self.place()
+
+    def place(self, language: str | None = None) -> str:
+        """City, region and country; ``language``: the active one, when looked up already."""
+        # The stored code, not ``self.country``: django-countries' descriptor builds a Country
+        # (and looks its code up among all the countries) on every read.
+        code = self.__dict__.get("country")
+        if code is None:  # deferred: the descriptor reads it
+            code = self.country.code
+        country = country_name(code, language) if code else ""
+        return ", ".join(p for p in (self.city, self.region, country) if p)
 
     @property
     def has_salary(self) -> bool:

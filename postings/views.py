@@ -11,6 +11,7 @@ from .filters import PostingFilter
 from .models import Posting
 from .similar import similar_postings
 from .structured import job_posting_data
+from .templatetags.postings_tags import Rendering
 
 
 class PostingListView(TemplateView):
@@ -34,6 +35,8 @@ class PostingListView(TemplateView):
         )
         # Each card links back here, so "Back to jobs" returns to this exact page of results.
         context["back"] = self.request.GET.urlencode()
+        # The time, time zone, language and address prefix of all the cards, looked up once.
+        context["rendering"] = Rendering.current()
         return context
 
 

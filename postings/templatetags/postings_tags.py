@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from html import escape
 
 from django import template
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
 from django.utils.dates import MONTHS_3
 from django.utils.html import format_html, json_script
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import _datetime_ambiguous_or_imaginary
+from django.utils.translation import get_language
 
-from ..models import Posting
+from ..models import Posting, address_key, detail_url
 
 register = template.Library()
 
@@ -71,63 +73,124 @@ def datetime_attr(moment: datetime | None) -> str:
     return moment.isoformat(timespec="seconds")
 
 
-def exact(moment: datetime) -> str:
-    """``date_format(localtime(moment), "M j, Y, H:i T")``, "Aug 23, 2026, 14:05 UTC", written
-    out as Django's formatter writes it: through the formatter it was half of a card's time."""
-    local = timezone.localtime(moment)
+@dataclass(frozen=True, slots=True)
+class Rendering:
+    """When, in which time zone and language and under which address prefix a page is rendered,
+    looked up once for all its cards: each of these lookups goes through asgiref's
+    context-local storage (some microseconds each), and a card needed about ten."""
+
+    now: datetime
+    zone: tzinfo
+    language: str | None  # None: looked up where needed
+    months: tuple[str, ...]  # "Jan" … "Dec" at 1 … 12, in that language
+    address: tuple  # ``models.address_key()``; empty: looked up where needed
+
+    @classmethod
+    def current(cls) -> Rendering:
+        language = get_language()
+        zone = timezone.get_current_timezone()
+        return cls(timezone.now(), zone, language, month_names(language), address_key())
+
+    def url(self, posting: Posting) -> str:
+        """``posting.get_absolute_url()``."""
+        return detail_url(posting.pk, posting.slug or "job", self.address)
+
+    def place(self, posting: Posting) -> str:
+        """``posting.location_display``."""
+        return posting.place(self.language)
+
+
+_month_names: dict[str | None, tuple[str, ...]] = {}
+
+
+def month_names(language: str | None = None) -> tuple[str, ...]:
+    """Django's "M" names, translated once per language (``MONTHS_3`` holds lazy strings, each
+    use of which translates again)."""
+    language = language or get_language()
+    names = _month_names.get(language)
+    if names is None:
+        names = _month_names[language] = ("", *(str(MONTHS_3[m]).title() for m in range(1, 13)))
+    return names
+
+
+def _rendering(given: object) -> Rendering:
+    if isinstance(given, Rendering):
+        return given
+    # A template that set none passes Jinja's undefined value: the tag looks up only the time,
+    # zone and months it needs (no language, no address: those are looked up when used).
+    return Rendering(timezone.now(), timezone.get_current_timezone(), None, month_names(), ())
+
+
+def _local(moment: datetime, zone: tzinfo) -> datetime:
+    """``timezone.localtime(moment)`` in a zone already looked up (a naive time is kept)."""
+    return moment.astimezone(zone) if moment.utcoffset() is not None else moment
+
+
+def _exact_local(local: datetime, months: tuple[str, ...]) -> str:
     zone = local.tzinfo
     # As Django's "T": no name for a time that a change of the clocks makes ambiguous or skips.
     name = "" if _datetime_ambiguous_or_imaginary(local, zone) else str(zone.tzname(local))
     return (
-        f"{MONTHS_3[local.month].title()} {local.day}, {local.year:04d}, "
+        f"{months[local.month]} {local.day}, {local.year:04d}, "
         f"{local.hour:02d}:{local.minute:02d} {name}"
     )
 
 
+def exact(moment: datetime) -> str:
+    """``date_format(localtime(moment), "M j, Y, H:i T")``, "Aug 23, 2026, 14:05 UTC", written
+    out as Django's formatter writes it: through the formatter it was half of a card's time."""
+    return _exact_local(timezone.localtime(moment), month_names())
+
+
+def _time(local: datetime, text: str, months: tuple[str, ...]) -> str:
+    """``<time datetime title>text</time>``; the text is escaped, the rest is digits and names."""
+    attr, title = local.isoformat(timespec="seconds"), _exact_local(local, months)
+    # html.escape is Django's escape without its lazy-string wrapper.
+    return f'<time datetime="{attr}" title="{title}">{escape(text)}</time>'
+
+
 @register.simple_tag
-def timestamp(moment: datetime | None, missing: str = "not yet") -> SafeString:
+def timestamp(
+    moment: datetime | None, missing: str = "not yet", *, rendering: Rendering | None = None
+) -> SafeString:
     """A relative time inside <time datetime>, with the exact time on hover."""
     if moment is None:
         return format_html('<span class="muted">{}</span>', missing)
-    return format_html(
-        '<time datetime="{}" title="{}">{}</time>',
-        datetime_attr(moment),
-        exact(moment),
-        relative(moment),
+    rendering = _rendering(rendering)
+    return SafeString(
+        _time(_local(moment, rendering.zone), relative(moment, rendering.now), rendering.months)
     )
 
 
-def closes_when(deadline: datetime, now: datetime | None = None) -> str:
+def closes_when(deadline: datetime, now: datetime | None = None, zone: tzinfo | None = None) -> str:
     """ "in 5 hours" within a day; otherwise by calendar days: "tomorrow", "in 24 days"."""
     now = now or timezone.now()
     if deadline - now < timedelta(days=1):
         return f"in {span(deadline - now, ahead=True)}"
-    days = (timezone.localtime(deadline).date() - timezone.localtime(now).date()).days
+    zone = zone or timezone.get_current_timezone()
+    days = (_local(deadline, zone).date() - _local(now, zone).date()).days
     return "tomorrow" if days == 1 else f"in {_plural(days, 'day')}"
 
 
 @register.simple_tag
-def deadline_state(posting: Posting) -> SafeString:
+def deadline_state(posting: Posting, *, rendering: Rendering | None = None) -> SafeString:
     """ "closes in 3 days", "closes in 5 hours", "closed on Aug 23, 2026", "no deadline"."""
     deadline = posting.deadline
     if posting.is_open:
         if deadline is None:
             return mark_safe('<span class="state state-open">open, no deadline</span>')
-        return format_html(
-            '<span class="state state-open">closes <time datetime="{}" title="{}">{}</time></span>',
-            datetime_attr(deadline),
-            exact(deadline),
-            closes_when(deadline),
-        )
+        rendering = _rendering(rendering)
+        when = closes_when(deadline, rendering.now, rendering.zone)
+        time = _time(_local(deadline, rendering.zone), when, rendering.months)
+        return SafeString(f'<span class="state state-open">closes {time}</span>')
     ended = deadline if posting.state == "expired" and deadline else posting.closed_at
     if ended is None:
         return mark_safe('<span class="state state-closed">closed</span>')
-    return format_html(
-        '<span class="state state-closed">closed on <time datetime="{}" title="{}">{}</time>'
-        "</span>",
-        datetime_attr(ended),
-        exact(ended),
-        date_format(timezone.localtime(ended), "M j, Y"),
+    rendering = _rendering(rendering)
+    local = _local(ended, rendering.zone)
+    day = f"{rendering.months[local.month]} {local.day}, {local.year:04d}"  # Django's "M j, Y"
+    return SafeString(
+        f'<span class="state state-closed">closed on {_time(local, day, rendering.months)}</span>'
     )
 
 
