@@ -1169,3 +1169,35 @@ def test_plans_turned_off_for_a_search_are_on_again_after_it():
         _ids_planned_without(("seqscan",), Posting.objects.filter(title__regex="("))
     assert setting() == "on"
     assert _ids_planned_without(("seqscan",), Posting.objects.filter(pk__in=[])) == []
+
+
+@pytest.mark.parametrize("sort", ["newest", "deadline", "views"])
+@pytest.mark.parametrize("page", ["after", "before", "page=3", "first"])
+def test_a_list_counted_live_with_no_match_asks_for_no_rows(board, sort, page):
+    """The count found none, so no page's rows are looked for, and the page says what it said
+    when it looked: the first page, with the same notice."""
+    last = browse(QueryDict(f"sort={sort}")).postings[-1]
+    cursor = encode_cursor(getattr(last, SORTS[sort].field), last.pk)
+    tail = {
+        "after": f"&page=2&after={cursor}",
+        "before": f"&page=2&before={cursor}",
+        "page=3": "&page=3",
+        "first": "",
+    }[page]
+    with CaptureQueriesContext(connection) as captured:
+        result = run(f"salary_min=99000000&sort={sort}{tail}")
+    assert (result.postings, result.count, result.count_is_capped) == ([], 0, False)
+    assert (result.page_number, result.prev_query, result.next_query) == (1, None, None)
+    assert (
+        result.notices
+        == {
+            "after": ["There are no more jobs past this point; here is the first page."],
+            "before": ["There are no more jobs past this point; here is the first page."],
+            "page=3": ["There is only 1 page of jobs for these filters; here is page 1."],
+            "first": [],
+        }[page]
+    )
+    listing_queries = [
+        q["sql"] for q in captured.captured_queries if '"postings_posting"' in q["sql"]
+    ]
+    assert not [sql for sql in listing_queries if "ORDER BY" in sql]  # the count alone
