@@ -104,6 +104,25 @@ def test_a_place_of_several_parts_must_match_every_part():
     assert filtered(location=" , ,") == set(Posting.objects.all())
 
 
+@pytest.mark.parametrize(
+    "place", ["Germany", "Georgia", "Belgrade", "Berlin, Germany", "georgia, us", "DE", "uk"]
+)
+@pytest.mark.parametrize("country", ["DE", "US", "GE", "GB", "RS"])
+def test_a_place_with_a_country_matches_what_each_matches(place, country):
+    """A place's part naming a country is left out when a country is chosen too (it then says
+    no more than the country, or nothing); the listings are those both filters match."""
+    PublishedPostingFactory(city="Belgrade", region="", country="RS")
+    PublishedPostingFactory(city="Belgrade", region="Montana", country="US")
+    PublishedPostingFactory(city="Atlanta", region="Georgia", country="US")
+    PublishedPostingFactory(city="Tbilisi", region="", country="GE")
+    PublishedPostingFactory(city="Berlin", region="Berlin", country="DE")
+    PublishedPostingFactory(city="Germany", region="", country="US")  # a town of that name
+    PublishedPostingFactory(city="London", region="England", country="GB")
+    both = PostingFilter(query(location=place, country=country), queryset=Posting.objects.all())
+    assert set(both.qs) == filtered(location=place) & filtered(country=country)
+    assert "IN (" not in str(both.qs.query)  # no country but the chosen one
+
+
 def test_a_country_is_named_in_the_language_of_the_request():
     assert country_codes(" germany ") == ["DE"] and country_codes("Deutschland") == []
     with translation.override("de"):
