@@ -224,6 +224,8 @@ def browse(params: QueryDict) -> JobList:
     cube = facets.current_cube() if facets.covers(active) else None
     few = _few_match(active, cube, searching)
     newest_ids: list[int] = []
+    # Counted live (not from the minute-old snapshot): no match then means no rows to look for.
+    counted_live = cube is None
     if cube is not None:
         count = cube.total(active)
         capped = False
@@ -269,6 +271,10 @@ def browse(params: QueryDict) -> JobList:
         searching=searching,
     )
 
+    if counted_live and count == 0:
+        # The statement that counted found none a moment ago: the pages' queries would walk
+        # the same index entries again (twice for a page past the first) to find none.
+        queryset = queryset.none()
     if sort.field is None and connection.vendor != "postgresql":
         # Without PostgreSQL there is no ranking: best effort is newest first.
         queryset = queryset.order_by("-posted_at", "-pk")

@@ -306,10 +306,16 @@ class PostingFilter(django_filters.FilterSet):
         return queryset.filter(company__in=ids)
 
     def filter_location(self, queryset: PostingQuerySet, name: str, value: str):
+        # With a country chosen too, a part naming a country says no more than the country
+        # (that one) or nothing but the city or region (another): left out, the rest reads the
+        # index of the name and the country, not every listing of the country.
+        country = self.form.cleaned_data.get("country")
         for part in location_parts(value):
-            matches = Q(city__iexact=part) | Q(region__iexact=part)
             codes = country_codes(part)
-            if codes:
+            if country and country in codes:
+                continue  # every listing of the chosen country is in it
+            matches = Q(city__iexact=part) | Q(region__iexact=part)
+            if codes and not country:
                 matches |= Q(country__in=codes)
             queryset = queryset.filter(matches)
         return queryset

@@ -104,6 +104,25 @@ def test_a_place_of_several_parts_must_match_every_part():
     assert filtered(location=" , ,") == set(Posting.objects.all())
 
 
+@pytest.mark.parametrize(
+    "place", ["Germany", "Georgia", "Belgrade", "Berlin, Germany", "georgia, us", "DE", "uk"]
+)
+@pytest.mark.parametrize("country", ["DE", "US", "GE", "GB", "RS"])
+def test_a_place_with_a_country_matches_what_each_matches(place, country):
+    """A place's part naming a country is left out when a country is chosen too (it then says
+    no more than the country, or nothing); the listings are those both filters match."""
+    PublishedPostingFactory(city="Belgrade", region="", country="RS")
+    PublishedPostingFactory(city="Belgrade", region="Montana", country="US")
+    PublishedPostingFactory(city="Atlanta", region="Georgia", country="US")
+    PublishedPostingFactory(city="Tbilisi", region="", country="GE")
+    PublishedPostingFactory(city="Berlin", region="Berlin", country="DE")
+    PublishedPostingFactory(city="Germany", region="", country="US")  # a town of that name
+    PublishedPostingFactory(city="London", region="England", country="GB")
+    both = PostingFilter(query(location=place, country=country), queryset=Posting.objects.all())
+    assert set(both.qs) == filtered(location=place) & filtered(country=country)
+    assert "IN (" not in str(both.qs.query)  # no country but the chosen one
+
+
 def test_a_country_is_named_in_the_language_of_the_request():
     assert country_codes(" germany ") == ["DE"] and country_codes("Deutschland") == []
     with translation.override("de"):
@@ -1169,3 +1188,35 @@ def test_plans_turned_off_for_a_search_are_on_again_after_it():
         _ids_planned_without(("seqscan",), Posting.objects.filter(title__regex="("))
     assert setting() == "on"
     assert _ids_planned_without(("seqscan",), Posting.objects.filter(pk__in=[])) == []
+
+
+@pytest.mark.parametrize("sort", ["newest", "deadline", "views"])
+@pytest.mark.parametrize("page", ["after", "before", "page=3", "first"])
+def test_a_list_counted_live_with_no_match_asks_for_no_rows(board, sort, page):
+    """The count found none, so no page's rows are looked for, and the page says what it said
+    when it looked: the first page, with the same notice."""
+    last = browse(QueryDict(f"sort={sort}")).postings[-1]
+    cursor = encode_cursor(getattr(last, SORTS[sort].field), last.pk)
+    tail = {
+        "after": f"&page=2&after={cursor}",
+        "before": f"&page=2&before={cursor}",
+        "page=3": "&page=3",
+        "first": "",
+    }[page]
+    with CaptureQueriesContext(connection) as captured:
+        result = run(f"salary_min=99000000&sort={sort}{tail}")
+    assert (result.postings, result.count, result.count_is_capped) == ([], 0, False)
+    assert (result.page_number, result.prev_query, result.next_query) == (1, None, None)
+    assert (
+        result.notices
+        == {
+            "after": ["There are no more jobs past this point; here is the first page."],
+            "before": ["There are no more jobs past this point; here is the first page."],
+            "page=3": ["There is only 1 page of jobs for these filters; here is page 1."],
+            "first": [],
+        }[page]
+    )
+    listing_queries = [
+        q["sql"] for q in captured.captured_queries if '"postings_posting"' in q["sql"]
+    ]
+    assert not [sql for sql in listing_queries if "ORDER BY" in sql]  # the count alone
