@@ -9,6 +9,7 @@ template reads as it did. Django's admin and form widgets keep Django's own temp
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date, datetime
 from typing import Any
 
@@ -129,6 +130,14 @@ def time_filter(value: datetime | None, fmt: str | None = None) -> str:
     return defaultfilters.time(template_localtime(value), fmt)
 
 
+def truncatechars(value: Any, length: Any) -> Any:
+    """Django's ``truncatechars``; a text no longer than ``length`` comes back as Django gives
+    it (NFC-normalized, which only shortens it) without counting it character by character."""
+    if type(value) is str and type(length) is int and length > 0 and len(value) <= length:
+        return unicodedata.normalize("NFC", value)
+    return defaultfilters.truncatechars(value, length)
+
+
 def linebreaksbr(value: Any) -> SafeString:
     """Django's ``linebreaksbr``, escaping the text first."""
     return defaultfilters.linebreaksbr(value, autoescape=True)
@@ -160,7 +169,7 @@ def environment(**options: Any) -> Environment:
         pluralize=defaultfilters.pluralize,
         time=time_filter,
         timeuntil=defaultfilters.timeuntil_filter,
-        truncatechars=defaultfilters.truncatechars,
+        truncatechars=truncatechars,
         urlencode=defaultfilters.urlencode,
         wordcount=defaultfilters.wordcount,  # Django's (split on spaces), not Jinja2's own
         yesno=defaultfilters.yesno,
