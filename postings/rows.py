@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Field, Model
 
 Converter = Callable[[Any, Any, Any], Any]
@@ -110,22 +110,23 @@ class Columns:
         values = list(row[start : start + self.width])
         if values[self.pk_index] is None:
             return None
-        for index, converters, expression in self._converters_of():
+        db = connections[DEFAULT_DB_ALIAS]  # the proxy ``connection`` looks it up every time
+        for index, converters, expression in self._converters_of(db):
             for convert in converters:
-                values[index] = convert(values[index], expression, connection)
-        return self.model.from_db(connection.alias, self.attnames, values)
+                values[index] = convert(values[index], expression, db)
+        return self.model.from_db(db.alias, self.attnames, values)
 
-    def _converters_of(self) -> list[tuple[int, list[Converter], Any]]:
+    def _converters_of(self, db: Any) -> list[tuple[int, list[Converter], Any]]:
         # What the ORM's compiler applies to each column (``SQLCompiler.get_converters``), found
         # once per database vendor.
-        found = self._converters.get(connection.vendor)
+        found = self._converters.get(db.vendor)
         if found is None:
             found = []
             for index, field in enumerate(self.fields):
                 column = field.get_col(self.alias or self.model._meta.db_table)
-                converters = connection.ops.get_db_converters(column)
-                converters += column.get_db_converters(connection)
+                converters = db.ops.get_db_converters(column)
+                converters += column.get_db_converters(db)
                 if converters:
                     found.append((index, converters, column))
-            self._converters[connection.vendor] = found
+            self._converters[db.vendor] = found
         return found
