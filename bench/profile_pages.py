@@ -134,6 +134,7 @@ GROUPS: list[tuple[str, tuple[tuple[str, str, str], ...]]] = [
         (
             ("django/template/defaulttags.py", "render", "CsrfTokenNode"),
             ("django/template/backends/utils.py", "csrf_input", ""),
+            ("jobboard/context_processors.py", "_csrf_input", ""),
         ),
     ),
 ]

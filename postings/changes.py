@@ -42,14 +42,14 @@ MARK_SECONDS = 3600
 MARK_AT_MOST = 5000
 _DELETE_CHUNK = 500
 
-# Each key's token, made (from ARGV) where there is none yet: KEYS the marks, ARGV[1] the mark's
-# lifetime, ARGV[1 + i] a fresh token for KEYS[i].
+# Each key's token, made where there is none yet: KEYS the marks, ARGV[1] the mark's lifetime,
+# ARGV[2] a fresh random prefix, made unique to KEYS[i] by i (one random draw, not one a key).
 _CURRENT = """
 local tokens = {}
 for i, key in ipairs(KEYS) do
   local token = redis.call('GET', key)
   if not token then
-    token = ARGV[i + 1]
+    token = ARGV[2] .. '.' .. i
     redis.call('SET', key, token, 'EX', ARGV[1])
   end
   tokens[i] = token
@@ -106,8 +106,7 @@ def current(posting_ids: Sequence[int] = (), company_ids: Sequence[int] = ()) ->
         *(mark_key(LISTING, pk) for pk in posting_ids),
         *(mark_key(COMPANY, pk) for pk in dict.fromkeys(company_ids)),
     ]
-    fresh = [secrets.token_hex(8) for _ in keys]
-    tokens = _current_script(client())(keys=keys, args=[MARK_SECONDS, *fresh])
+    tokens = _current_script(client())(keys=keys, args=[MARK_SECONDS, secrets.token_hex(8)])
     return {key: token.decode() for key, token in zip(keys, tokens, strict=True)}
 
 

@@ -10,10 +10,8 @@ PostgreSQL's planning of every listing's statement.
 
 from __future__ import annotations
 
-from django.db import connection
-
 from .models import Company, Posting
-from .rows import Columns
+from .rows import Columns, prepared_cursor
 
 # Posting columns the page has no use for (deferred: reading one would cost a query).
 NOT_SHOWN = frozenset(
@@ -57,7 +55,7 @@ def listing(pk: int) -> Posting | None:
 
 def _read(listing_columns: Columns, company_columns: Columns, pk: int) -> Posting | None:
     p, c = listing_columns.table(), company_columns.table()
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             # Only column and table names are formatted in; the id is a parameter.
             f"SELECT {listing_columns.sql()}, {company_columns.sql()} FROM {p}"  # noqa: S608
