@@ -134,7 +134,6 @@ GROUPS: list[tuple[str, tuple[tuple[str, str, str], ...]]] = [
         (
             ("django/template/defaulttags.py", "render", "CsrfTokenNode"),
             ("django/template/backends/utils.py", "csrf_input", ""),
-            ("jobboard/context_processors.py", "_csrf_input", ""),
         ),
     ),
 ]
