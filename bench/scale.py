@@ -1545,7 +1545,9 @@ def measure_sql(run: Run, pages: list[PageClass]) -> dict[str, SqlFigures]:
         for path, queries in capture(page.sql_paths).items():
             counts[path] = len(queries)  # what a request runs when nothing is cached
             for sql in queries:
-                if sql.lstrip("( ").upper().startswith(("SELECT", "WITH")):
+                # A statement sent with its values bound by the server (the listing page's
+                # prepared ones, postings/rows.py) is logged without its text: not measured here.
+                if sql and sql.lstrip("( ").upper().startswith(("SELECT", "WITH")):
                     statements.setdefault(sql, Statement(sql, kind_of(sql), path))
         per_class[page.key] = SqlFigures(list(statements.values()), counts)
         everything.extend(statements.values())
