@@ -43,9 +43,14 @@ REPEATED = Columns(
 REPEATED_COMPANY = Columns(Company, ["name", "slug", "modified_at"])
 
 
+_LARGEST_ID = 2**63 - 1  # a bigint, as Django's ORM would check before asking
+
+
 def listing(pk: int) -> Posting | None:
     """The listing ``pk`` in any status, with its company and the listing it repeats (None when
     there is no such listing)."""
+    if not 0 < pk <= _LARGEST_ID:  # the address takes any digits; the database would refuse
+        return None
     found = _read(LISTING, COMPANY, pk)
     if found is not None and found.duplicate_of_id is not None:
         repeated = _read(REPEATED, REPEATED_COMPANY, found.duplicate_of_id)

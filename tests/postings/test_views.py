@@ -397,6 +397,13 @@ def test_unknown_listing_is_a_friendly_404(client):
     assert response.status_code == 404
 
 
+@pytest.mark.parametrize("pk", [0, 2**63, 10**20])
+def test_an_id_no_listing_can_have_is_a_404_not_an_error(client, pk):
+    """The address takes any digits; the listing is read by plain SQL, and SQLite (the embedded
+    default) refuses an id past a 64-bit integer instead of finding nothing."""
+    assert client.get(f"/jobs/{pk}-nope/").status_code == 404
+
+
 def test_a_stale_slug_redirects_permanently_to_the_canonical_address(client):
     posting = PublishedPostingFactory(title="Data Engineer", slug="data-engineer")
     response = client.get(f"/jobs/{posting.pk}-old-title/?back=page%3D2")
